@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace QwenSharp.Cli.Commands;
+
+/// <summary>Every top-level command, in the order `qwensharp --help` lists them.</summary>
+public static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
