@@ -11,7 +11,7 @@ namespace QwenSharp.Tokenization;
 /// </summary>
 internal static class CharClass
 {
-    public const byte Letter = 1, Number = 2, Whitespace = 4, CrLf = 8, WordExtra = 16;
+    public const byte Letter = 1, Number = 2, Whitespace = 4, CrLf = 8, WordExtra = 16, Unicode9 = 32;
 
     static readonly byte[] Bmp = BuildBmp();
 
@@ -42,6 +42,7 @@ internal static class CharClass
         }
         if (IsWhiteSpaceProperty(cp)) f |= Whitespace;
         if (cp is '\r' or '\n') f |= CrLf;
+        if (Unicode9Assigned.Contains(cp)) f |= Unicode9;
         // Other_Alphabetic symbols that count as word characters (\w) for added tokens' single_word flag.
         if (cp is (>= 0x24B6 and <= 0x24E9) or (>= 0x1F130 and <= 0x1F149) or (>= 0x1F150 and <= 0x1F169) or (>= 0x1F170 and <= 0x1F189)
             or 0x200C or 0x200D)
@@ -56,6 +57,10 @@ internal static class CharClass
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static byte Of(int cp) => cp < 0x10000 ? Bmp[cp] : Compute(cp);
+
+    /// <summary>True when the code point was assigned in Unicode 9.0 or earlier (what Hugging Face's NFC tables know).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsUnicode9(int cp) => (Of(cp) & Unicode9) != 0;
 
     /// <summary>Rust regex's <c>\w</c>: letters, marks, numbers of category Nd/Nl, connector punctuation, joiners.</summary>
     public static bool IsWord(int cp)

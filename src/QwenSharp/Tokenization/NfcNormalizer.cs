@@ -3,10 +3,14 @@ using System.Text;
 namespace QwenSharp.Tokenization;
 
 /// <summary>
-/// Hugging Face's <c>NFC</c> normalizer over .NET's Unicode normalization (ICU on Linux and macOS).
-/// Text with no char at or above U+0300 is already NFC and is returned as it is without a lookup.
-/// .NET refuses U+FFFE (a noncharacter that Hugging Face passes through): it cannot compose or reorder
-/// with its neighbours, so the text on each side of it is normalized on its own, which is exact.
+/// Hugging Face's <c>NFC</c> normalizer. Hugging Face normalizes with Unicode 9.0 tables
+/// (unicode-normalization-alignments 0.1.12); .NET normalizes with ICU's newer tables. By Unicode's
+/// normalization stability policy the two agree on text made of characters assigned by 9.0, and a
+/// character assigned later is, for Hugging Face, an unassigned code point: a starter that never composes
+/// or reorders, so text on each side of it is normalized on its own. This class does exactly that: it
+/// normalizes with .NET each run of characters known to Unicode 9.0 and copies every later character (and
+/// U+FFFE, which .NET refuses) unchanged. Text with no char at or above U+0300 is already NFC and is
+/// returned as it is.
 /// </summary>
 internal static class NfcNormalizer
 {
@@ -22,29 +26,46 @@ internal static class NfcNormalizer
         catch (PlatformNotSupportedException) { return false; }
     }
 
-    /// <summary>The NFC form of <paramref name="text"/>: the input itself when it is already NFC, else a new string.</summary>
+    /// <summary>The NFC form of <paramref name="text"/> (no lone surrogates): the input itself when it is already NFC, else a new string.</summary>
     public static ReadOnlySpan<char> Normalize(ReadOnlySpan<char> text)
     {
-        if (text.IndexOfAnyInRange('\u0300', '\uFFFF') < 0) return text;
-        int nonchar = text.IndexOf('\uFFFE');
-        if (nonchar >= 0) return NormalizeAround(text, nonchar);
-        if (text.IsNormalized(NormalizationForm.FormC)) return text;
+        int first = text.IndexOfAnyInRange('\u0300', '\uFFFF');
+        if (first < 0) return text;
+        int inert = NextInert(text, first);
+        if (inert < 0) return NormalizeKnown(text);
+
+        var sb = new StringBuilder(text.Length);
+        int start = 0;
+        while (inert >= 0)
+        {
+            sb.Append(NormalizeKnown(text[start..inert]));
+            int len = char.IsHighSurrogate(text[inert]) ? 2 : 1;
+            sb.Append(text.Slice(inert, len));
+            start = inert + len;
+            inert = NextInert(text, start);
+        }
+        sb.Append(NormalizeKnown(text[start..]));
+        return sb.ToString();
+    }
+
+    /// <summary>Normalizes text whose every character was assigned by Unicode 9.0.</summary>
+    static ReadOnlySpan<char> NormalizeKnown(ReadOnlySpan<char> text)
+    {
+        if (text.IndexOfAnyInRange('\u0300', '\uFFFF') < 0 || text.IsNormalized(NormalizationForm.FormC)) return text;
         return text.ToString().Normalize(NormalizationForm.FormC);
     }
 
-    static string NormalizeAround(ReadOnlySpan<char> text, int first)
+    /// <summary>Index of the next character at or after <paramref name="from"/> that Unicode 9.0 did not assign (or U+FFFE), or -1.</summary>
+    static int NextInert(ReadOnlySpan<char> text, int from)
     {
-        var sb = new StringBuilder(text.Length);
-        int start = 0, at = first;
-        while (true)
+        for (int i = from; i < text.Length;)
         {
-            sb.Append(Normalize(text[start..at]));
-            if (at == text.Length) break;
-            sb.Append('\uFFFE');
-            start = at + 1;
-            int next = text[start..].IndexOf('\uFFFE');
-            at = next < 0 ? text.Length : start + next;
+            char c = text[i];
+            if (c < 0x300) { i++; continue; }
+            int cp = CharClass.CodePointAt(text, i, out int len);
+            if (!CharClass.IsUnicode9(cp) || cp == 0xFFFE) return i;
+            i += len;
         }
-        return sb.ToString();
+        return -1;
     }
 }
