@@ -41,7 +41,13 @@ internal sealed class BpeModel
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int b = 0; b < 256; b++)
             _byteIds[b] = vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+        _mergesAreLayered = merges.IsLayered(idToToken.Length);
     }
+
+    /// <summary>True when every merge that uses a token ranks after every merge that makes it (as in any learned
+    /// BPE, Qwen's included): then merging never creates a pair of the rank being merged or lower.</summary>
+    readonly bool _mergesAreLayered;
+    internal bool MergesAreLayered => _mergesAreLayered;
 
     /// <summary>True when every byte has a token (always so for Qwen: the 256 alphabet chars are its first tokens).</summary>
     public bool CoversAllBytes => Array.IndexOf(_byteIds, -1) < 0;
@@ -81,6 +87,7 @@ internal sealed class BpeModel
         }
         int start = output.Count;
         if (n <= HeapThreshold) MergeByScanning(symbols, n, output, scratch);
+        else if (_mergesAreLayered) MergeByRankSweep(symbols, n, output);
         else MergeWithHeap(symbols, n, output);
 
         if (CacheEnabled && piece.Length <= MaxCachedChars && _cache.Count < CacheCapacity)
@@ -174,6 +181,72 @@ internal sealed class BpeModel
             {
                 int r = _merges.TryGet(m, id[after], out _);
                 if (r >= 0) heap.Push((long)r << 32 | (uint)p);
+            }
+        }
+        for (int i = 0; i < n; i = next[i]) output.Add(id[i]);
+    }
+
+    /// <summary>
+    /// The heap loop's result, computed rank by rank: all pairs of the lowest pending rank are merged in one
+    /// left-to-right sweep, then the next rank. When the merges are layered (<see cref="MergeTable.IsLayered"/>)
+    /// a merge only creates pairs of higher ranks, so this is exactly the (rank, position) order of the heap,
+    /// with sequential memory access: megabytes of spaces merge in a fraction of a second.
+    /// </summary>
+    internal void MergeByRankSweep(int[] symbols, int n, List<int> output)
+    {
+        if (n == 0) return;
+        var id = new int[n];
+        Array.Copy(symbols, id, n);
+        var prev = new int[n];
+        var next = new int[n];
+        for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1; }
+        var buckets = new Dictionary<int, List<int>>();
+        var pendingRanks = new MinHeap(64);
+        void Add(int rank, int pos)
+        {
+            if (!buckets.TryGetValue(rank, out var list))
+            {
+                buckets[rank] = list = new List<int>();
+                pendingRanks.Push(rank);
+            }
+            list.Add(pos);
+        }
+        for (int i = 0; i < n - 1; i++)
+        {
+            int r = _merges.TryGet(id[i], id[i + 1], out _);
+            if (r >= 0) Add(r, i);
+        }
+        while (pendingRanks.Count > 0)
+        {
+            int rank = (int)pendingRanks.Pop();
+            var positions = buckets[rank];
+            buckets.Remove(rank);
+            var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(positions);
+            bool sorted = true;
+            for (int i = 1; i < span.Length && sorted; i++) sorted = span[i - 1] < span[i];
+            if (!sorted) span.Sort();
+            foreach (int p in span)
+            {
+                if (id[p] < 0) continue;
+                int q = next[p];
+                if (q >= n) continue;
+                if (_merges.TryGet(id[p], id[q], out int m) != rank) continue; // no longer this pair
+                id[p] = m;
+                id[q] = -1;
+                int after = next[q];
+                next[p] = after;
+                if (after < n) prev[after] = p;
+                int before = prev[p];
+                if (before >= 0)
+                {
+                    int r = _merges.TryGet(id[before], m, out _);
+                    if (r >= 0) Add(r, before);
+                }
+                if (after < n)
+                {
+                    int r = _merges.TryGet(m, id[after], out _);
+                    if (r >= 0) Add(r, p);
+                }
             }
         }
         for (int i = 0; i < n; i = next[i]) output.Add(id[i]);

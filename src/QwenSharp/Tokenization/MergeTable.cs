@@ -46,6 +46,31 @@ internal sealed class MergeTable
         _values[i] = (ulong)(uint)rank << 32 | (uint)merged;
     }
 
+    /// <summary>
+    /// True when, for every token, every merge that uses it (as left or right) ranks after every merge that
+    /// produces it. A BPE learned from data always is: a token exists only once a merge has made it.
+    /// </summary>
+    public bool IsLayered(int tokenCount)
+    {
+        var maxMade = new int[tokenCount];
+        var minUsed = new int[tokenCount];
+        Array.Fill(maxMade, -1);
+        Array.Fill(minUsed, int.MaxValue);
+        for (int i = 0; i < _keys.Length; i++)
+        {
+            if (_keys[i] == Empty) continue;
+            int left = (int)(_keys[i] >> 32), right = (int)(uint)_keys[i];
+            int rank = (int)(_values[i] >> 32), merged = (int)(uint)_values[i];
+            if ((uint)left >= (uint)tokenCount || (uint)right >= (uint)tokenCount || (uint)merged >= (uint)tokenCount) return false;
+            maxMade[merged] = Math.Max(maxMade[merged], rank);
+            minUsed[left] = Math.Min(minUsed[left], rank);
+            minUsed[right] = Math.Min(minUsed[right], rank);
+        }
+        for (int t = 0; t < tokenCount; t++)
+            if (maxMade[t] >= minUsed[t]) return false;
+        return true;
+    }
+
     /// <summary>The rank of merging (left, right), or -1 when they do not merge.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TryGet(int left, int right, out int merged)

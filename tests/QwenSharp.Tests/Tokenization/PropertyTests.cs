@@ -133,23 +133,31 @@ public class PropertyTests
         }
     }
 
-    /// <summary>Both merge loops (scanning for short words, heap for long ones) give the same ids.</summary>
+    /// <summary>The three merge loops (scanning for short words; rank sweep, or heap when the merges are not
+    /// layered, for long ones) give the same ids, on random text and on long repetitive words.</summary>
     [Fact]
-    public void ScanningAndHeapMergesAgree()
+    public void AllMergeLoopsAgree()
     {
         var model = Tok.Model;
+        Assert.True(model.MergesAreLayered);
         var rng = new Random(8);
         var scratch = new EncoderScratch();
+        string[] units = [" ", "a", "ab", "\n", "aaab", "中", "😀", "..", "é"];
         for (int n = 0; n < 3000; n++)
         {
-            string s = RandomText.Sanitize(RandomText.Next(rng, 12));
+            string s = n % 3 == 0
+                ? string.Concat(Enumerable.Repeat(units[rng.Next(units.Length)], rng.Next(1, 200)))
+                : RandomText.Sanitize(RandomText.Next(rng, 12));
             var bytes = Encoding.UTF8.GetBytes(s);
             var ids = bytes.Select(b => Tok.TokenToId(ByteLevel.ByteToChar[b].ToString())!.Value).ToArray();
             var a = new List<int>();
             var b2 = new List<int>();
+            var c = new List<int>();
             model.MergeByScanning((int[])ids.Clone(), ids.Length, a, scratch);
             model.MergeWithHeap((int[])ids.Clone(), ids.Length, b2);
+            model.MergeByRankSweep((int[])ids.Clone(), ids.Length, c);
             Assert.Equal(a, b2);
+            Assert.Equal(a, c);
         }
     }
 
