@@ -16,8 +16,7 @@ internal sealed class BpeModel
     const int MaxCachedChars = 128;
     const int CacheCapacity = 200_000;
 
-    readonly Dictionary<string, int> _vocab;
-    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabLookup;
+    readonly Lazy<Dictionary<string, int>> _vocab;
     readonly int[] _byteIds = new int[256];
     readonly MergeTable _merges;
     readonly bool _ignoreMerges;
@@ -26,22 +25,44 @@ internal sealed class BpeModel
 
     /// <summary>Token string of each id of the model vocabulary (null for ids it does not use).</summary>
     public string?[] IdToToken { get; }
-    public IReadOnlyDictionary<string, int> Vocab => _vocab;
+    /// <summary>Ids by token string (built on first use: encoding does not need it).</summary>
+    public IReadOnlyDictionary<string, int> Vocab => _vocab.Value;
     public int MergeCount => _merges.Count;
 
     internal bool CacheEnabled { get; set; } = true;
 
-    public BpeModel(Dictionary<string, int> vocab, string?[] idToToken, MergeTable merges, bool ignoreMerges)
+    /// <param name="idToToken">The token string of each id (null where none).</param>
+    /// <param name="merges">The ranked merges, over these ids.</param>
+    /// <param name="ignoreMerges">Hugging Face's ignore_merges: a word that is itself a token is that token.</param>
+    /// <param name="vocab">Ids by string when the source has them already (a GGUF, where of two equal strings the later id
+    /// wins); else built from <paramref name="idToToken"/> when first needed.</param>
+    public BpeModel(string?[] idToToken, MergeTable merges, bool ignoreMerges, Dictionary<string, int>? vocab = null)
     {
-        _vocab = vocab;
-        _vocabLookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         IdToToken = idToToken;
         _merges = merges;
         _ignoreMerges = ignoreMerges;
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
-        for (int b = 0; b < 256; b++)
-            _byteIds[b] = vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+        _vocab = vocab != null ? new Lazy<Dictionary<string, int>>(vocab) : new Lazy<Dictionary<string, int>>(() => BuildVocab(idToToken));
+        Array.Fill(_byteIds, -1);
+        if (vocab != null)
+        {
+            for (int b = 0; b < 256; b++)
+                _byteIds[b] = vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+        }
+        else
+        {
+            for (int id = 0; id < idToToken.Length; id++)
+                if (idToToken[id] is { Length: 1 } t && ByteLevel.CharToByte(t[0]) is int b and >= 0) _byteIds[b] = id;
+        }
         _mergesAreLayered = merges.IsLayered(idToToken.Length);
+    }
+
+    static Dictionary<string, int> BuildVocab(string?[] idToToken)
+    {
+        var d = new Dictionary<string, int>(idToToken.Length, StringComparer.Ordinal);
+        for (int id = 0; id < idToToken.Length; id++)
+            if (idToToken[id] is { } t) d[t] = id;
+        return d;
     }
 
     /// <summary>True when every merge that uses a token ranks after every merge that makes it (as in any learned
@@ -71,7 +92,7 @@ internal sealed class BpeModel
         {
             var chars = scratch.Chars(byteCount);
             for (int i = 0; i < byteCount; i++) chars[i] = ByteLevel.ByteToChar[bytes[i]];
-            if (_vocabLookup.TryGetValue(chars.AsSpan(0, byteCount), out int whole))
+            if (_vocab.Value.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars.AsSpan(0, byteCount), out int whole))
             {
                 output.Add(whole);
                 return;

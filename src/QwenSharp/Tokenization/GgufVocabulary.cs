@@ -95,7 +95,7 @@ internal static class GgufVocabulary
         foreach (var key in new[] { "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id" })
             if (Id(gguf, key, tokens.Length) is int id && !config.GenerationEosIds.Contains(id)) config.GenerationEosIds.Add(id);
 
-        return new TokenizerDefinition(new BpeModel(vocab, idToToken, table, ignoreMerges: false), added);
+        return new TokenizerDefinition(new BpeModel(idToToken, table, ignoreMerges: false, vocab), added);
     }
 
     static int? Id(GgufFile gguf, string key, int count)

@@ -83,38 +83,34 @@ internal static class TokenizerJson
 
     // ---- model ----------------------------------------------------------------------------------
 
-    /// <summary>The model's fields as read; merges seen before the vocabulary are kept as strings until it comes.</summary>
+    /// <summary>The model's fields as read; merges seen before the vocabulary are kept as bytes until it comes.</summary>
     sealed class ModelParts
     {
-        public Dictionary<string, int>? Vocab;
+        public Utf8TokenTable? Table;
+        public string?[]? IdToToken;
         public MergeTable? Merges;
-        public List<(string A, string B)>? PendingMerges;
+        public List<(byte[] A, byte[] B)>? PendingMerges;
         public bool IgnoreMerges;
         public string? UnkToken;
-        public int MaxId = -1;
 
         public BpeModel Build(string path)
         {
-            if (Vocab == null) throw new ModelFormatException(path, "model.vocab is missing");
+            if (Table == null || IdToToken == null) throw new ModelFormatException(path, "model.vocab is missing");
             if (Merges == null && PendingMerges == null) throw new ModelFormatException(path, "model.merges is missing");
             if (PendingMerges != null)
             {
                 Merges = new MergeTable(PendingMerges.Count);
-                var lookup = Vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+                var join = new byte[256];
                 for (int i = 0; i < PendingMerges.Count; i++)
                 {
                     var (a, b) = PendingMerges[i];
-                    AddMerge(Merges, lookup, a, b, i, path);
+                    if (join.Length < a.Length + b.Length) join = new byte[a.Length + b.Length];
+                    a.CopyTo(join, 0);
+                    b.CopyTo(join, a.Length);
+                    AddMerge(Merges, Table, join, a.Length, b.Length, i, path);
                 }
             }
-            var idToToken = new string?[MaxId + 1];
-            foreach (var (token, id) in Vocab)
-            {
-                if (idToToken[id] != null)
-                    throw new ModelFormatException(path, $"model.vocab gives id {id} to both '{idToToken[id]}' and '{token}'");
-                idToToken[id] = token;
-            }
-            var bpe = new BpeModel(Vocab, idToToken, Merges!, IgnoreMerges);
+            var bpe = new BpeModel(IdToToken, Merges!, IgnoreMerges);
             if (UnkToken != null && !bpe.CoversAllBytes)
                 throw Unsupported(path, "model.unk_token", $"is '{UnkToken}' and some bytes have no token", "null, or a vocabulary with all 256 byte tokens");
             return bpe;
@@ -126,7 +122,7 @@ internal static class TokenizerJson
         if (reader.TokenType != JsonTokenType.StartObject) throw new ModelFormatException(path, "'model' is not an object");
         var m = new ModelParts();
         string? type = null;
-        char[] buf = new char[256];
+        byte[] buf = new byte[256];
         while (Next(ref reader, path) != JsonTokenType.EndObject)
         {
             string name = reader.GetString()!;
@@ -170,74 +166,100 @@ internal static class TokenizerJson
         return m;
     }
 
+    static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     static void ReadVocab(ref Utf8JsonReader reader, string path, ModelParts m)
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new ModelFormatException(path, "model.vocab is not an object");
-        var vocab = new Dictionary<string, int>(160_000, StringComparer.Ordinal);
+        var table = new Utf8TokenTable(1 << 16);
+        var tokens = new List<(string Token, int Id)>(1 << 16);
+        byte[] buf = new byte[256];
         int maxId = -1;
         while (Next(ref reader, path) != JsonTokenType.EndObject)
         {
-            string token = reader.GetString()!;
+            int len = CopyBytes(ref reader, ref buf, 0);
+            var key = buf.AsSpan(0, len);
+            string token;
+            try { token = StrictUtf8.GetString(key); }
+            catch (System.Text.DecoderFallbackException) { throw new ModelFormatException(path, $"model.vocab entry {tokens.Count} is not valid UTF-8"); }
             Next(ref reader, path);
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int id) || id < 0 || id >= 1 << 24)
                 throw new ModelFormatException(path, $"model.vocab['{token}'] is not a token id (an integer from 0 to {(1 << 24) - 1})");
-            if (!vocab.TryAdd(token, id)) throw new ModelFormatException(path, $"model.vocab lists '{token}' twice");
+            if (!table.Add(key, id)) throw new ModelFormatException(path, $"model.vocab lists '{token}' twice");
+            tokens.Add((token, id));
             if (id > maxId) maxId = id;
         }
-        m.Vocab = vocab;
-        m.MaxId = maxId;
+        var idToToken = new string?[maxId + 1];
+        foreach (var (token, id) in tokens)
+        {
+            if (idToToken[id] != null)
+                throw new ModelFormatException(path, $"model.vocab gives id {id} to both '{idToToken[id]}' and '{token}'");
+            idToToken[id] = token;
+        }
+        m.Table = table;
+        m.IdToToken = idToToken;
     }
 
-    static void ReadMerges(ref Utf8JsonReader reader, string path, ModelParts m, ref char[] buf)
+    static void ReadMerges(ref Utf8JsonReader reader, string path, ModelParts m, ref byte[] buf)
     {
         if (reader.TokenType != JsonTokenType.StartArray) throw new ModelFormatException(path, "model.merges is not an array");
-        MergeTable? table = m.Vocab != null ? new MergeTable(m.Vocab.Count) : null;
-        var lookup = m.Vocab?.GetAlternateLookup<ReadOnlySpan<char>>();
-        List<(string, string)>? pending = table == null ? [] : null;
+        MergeTable? table = m.Table != null ? new MergeTable(m.Table.Count) : null;
+        List<(byte[], byte[])>? pending = table == null ? [] : null;
         int rank = 0;
         while (Next(ref reader, path) != JsonTokenType.EndArray)
         {
+            // Lay each pair out in buf as a, then b right after it: a+b is then buf[..aLen+bLen].
             int aLen, bLen;
             if (reader.TokenType == JsonTokenType.String)
             {
                 // Legacy form "a b": exactly two parts separated by one space; "#version" lines are comments.
-                int len = CopyString(ref reader, ref buf, 0);
+                int len = CopyBytes(ref reader, ref buf, 0);
                 var s = buf.AsSpan(0, len);
-                if (s.StartsWith("#version")) continue;
-                int space = s.IndexOf(' ');
-                if (space < 0 || s[(space + 1)..].Contains(' '))
-                    throw new ModelFormatException(path, $"model.merges[{rank}] '{s}' is not two tokens separated by one space");
+                if (s.StartsWith("#version"u8)) continue;
+                int space = s.IndexOf((byte)' ');
+                if (space < 0 || s[(space + 1)..].Contains((byte)' '))
+                    throw new ModelFormatException(path, $"model.merges[{rank}] '{System.Text.Encoding.UTF8.GetString(s)}' is not two tokens separated by one space");
                 aLen = space;
-                // Lay the pair out as a, b, a+b in the buffer.
                 bLen = len - space - 1;
-                EnsureCapacity(ref buf, len + aLen + bLen);
-                buf.AsSpan(space + 1, bLen).CopyTo(buf.AsSpan(aLen, bLen)); // b right after a
+                s.Slice(space + 1, bLen).CopyTo(buf.AsSpan(aLen));
             }
             else if (reader.TokenType == JsonTokenType.StartArray)
             {
-                Next(ref reader, path);
-                if (reader.TokenType != JsonTokenType.String) throw new ModelFormatException(path, $"model.merges[{rank}] is not a pair of strings");
-                aLen = CopyString(ref reader, ref buf, 0);
-                Next(ref reader, path);
-                if (reader.TokenType != JsonTokenType.String) throw new ModelFormatException(path, $"model.merges[{rank}] is not a pair of strings");
-                bLen = CopyString(ref reader, ref buf, aLen);
+                if (Next(ref reader, path) != JsonTokenType.String) throw new ModelFormatException(path, $"model.merges[{rank}] is not a pair of strings");
+                aLen = CopyBytes(ref reader, ref buf, 0);
+                if (Next(ref reader, path) != JsonTokenType.String) throw new ModelFormatException(path, $"model.merges[{rank}] is not a pair of strings");
+                bLen = CopyBytes(ref reader, ref buf, aLen);
                 if (Next(ref reader, path) != JsonTokenType.EndArray) throw new ModelFormatException(path, $"model.merges[{rank}] has more than two strings");
             }
             else throw new ModelFormatException(path, $"model.merges[{rank}] is neither a string nor a pair of strings");
 
-            var a = buf.AsSpan(0, aLen);
-            var b = buf.AsSpan(aLen, bLen);
-            if (table != null) AddMerge(table, lookup!.Value, a, b, rank, path);
-            else pending!.Add((a.ToString(), b.ToString()));
+            if (table != null) AddMerge(table, m.Table!, buf, aLen, bLen, rank, path);
+            else pending!.Add((buf.AsSpan(0, aLen).ToArray(), buf.AsSpan(aLen, bLen).ToArray()));
             rank++;
         }
         m.Merges = table;
         m.PendingMerges = pending;
     }
 
-    /// <summary>Adds merge (a, b) with its rank; a, b and a+b must all be tokens.</summary>
+    /// <summary>Adds merge (a, b) with its rank, a and b being laid out one after the other in <paramref name="pair"/>;
+    /// a, b and a+b must all be tokens.</summary>
+    static void AddMerge(MergeTable table, Utf8TokenTable vocab, byte[] pair, int aLen, int bLen, int rank, string path)
+    {
+        int ia = vocab.Find(pair.AsSpan(0, aLen));
+        int ib = vocab.Find(pair.AsSpan(aLen, bLen));
+        int merged = vocab.Find(pair.AsSpan(0, aLen + bLen));
+        if (ia < 0 || ib < 0 || merged < 0)
+        {
+            string a = System.Text.Encoding.UTF8.GetString(pair, 0, aLen), b = System.Text.Encoding.UTF8.GetString(pair, aLen, bLen);
+            string missing = ia < 0 ? $"'{a}'" : ib < 0 ? $"'{b}'" : $"the merged token '{a + b}'";
+            throw new ModelFormatException(path, $"model.merges[{rank}]: {missing} is not in the vocabulary");
+        }
+        table.Add(ia, ib, rank, merged);
+    }
+
+    /// <summary>Adds merge (a, b) with its rank; a, b and a+b must all be tokens (string form, for GGUF vocabularies).</summary>
     internal static void AddMerge(MergeTable table, Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> lookup,
-        ReadOnlySpan<char> a, ReadOnlySpan<char> b, int rank, string path, string field = "model.merges")
+        ReadOnlySpan<char> a, ReadOnlySpan<char> b, int rank, string path, string field)
     {
         if (!lookup.TryGetValue(a, out int ia)) throw new ModelFormatException(path, $"{field}[{rank}]: '{a}' is not in the vocabulary");
         if (!lookup.TryGetValue(b, out int ib)) throw new ModelFormatException(path, $"{field}[{rank}]: '{b}' is not in the vocabulary");
@@ -249,16 +271,17 @@ internal static class TokenizerJson
         table.Add(ia, ib, rank, merged);
     }
 
-    static int CopyString(ref Utf8JsonReader reader, ref char[] buf, int offset)
+    /// <summary>Copies the current string's UTF-8 bytes (unescaped) to buf at offset; returns their count.</summary>
+    static int CopyBytes(ref Utf8JsonReader reader, ref byte[] buf, int offset)
     {
-        int max = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
-        EnsureCapacity(ref buf, offset + max);
-        return reader.CopyString(buf.AsSpan(offset));
-    }
-
-    static void EnsureCapacity(ref char[] buf, int n)
-    {
-        if (buf.Length < n) Array.Resize(ref buf, Math.Max(n, buf.Length * 2));
+        var raw = reader.ValueSpan; // the input is one array, so never a sequence
+        if (buf.Length < offset + raw.Length) Array.Resize(ref buf, Math.Max(buf.Length * 2, offset + raw.Length));
+        if (!reader.ValueIsEscaped)
+        {
+            raw.CopyTo(buf.AsSpan(offset));
+            return raw.Length;
+        }
+        return reader.CopyString(buf.AsSpan(offset)); // unescaped is never longer than escaped
     }
 
     // ---- added tokens ---------------------------------------------------------------------------

@@ -150,6 +150,23 @@ public class LoaderTests
     }
 
     [Fact]
+    public void MergesBeforeVocabularyLoadTheSame()
+    {
+        var reordered = Modified(r =>
+        {
+            var model = r["model"]!.AsObject();
+            var copy = new JsonObject();
+            foreach (var name in new[] { "merges", "type", "vocab" }) copy[name] = model[name]!.DeepClone();
+            foreach (var (k, v) in model) if (copy[k] == null && v != null) copy[k] = v.DeepClone();
+            r["model"] = copy;
+        });
+        Assert.StartsWith("{\"merges\"", JsonNode.Parse(File.ReadAllText(reordered))!["model"]!.ToJsonString());
+        var a = QwenTokenizer.FromTokenizerJson(TinyJson);
+        var b = QwenTokenizer.FromTokenizerJson(reordered);
+        foreach (var c in TokenizerFixtures.Cases) Assert.Equal(a.Encode(c.Text), b.Encode(c.Text));
+    }
+
+    [Fact]
     public void TinyTokenizerMatchesItsReferenceSequences()
     {
         var tok = QwenTokenizer.FromDirectory(TokenizerFixtures.TinyDir);
