@@ -65,15 +65,21 @@ public sealed class TokenizerBench : IBenchmark
         sw.Restart();
         using var hf = new Tokenizers.DotNet.Tokenizer(json);
         Console.WriteLine($"Tokenizers.DotNet load: {sw.Elapsed.TotalMilliseconds:F0} ms");
+        sw.Restart();
+        var ml = MlTokenizersQwen.Create(json);
+        Console.WriteLine($"Microsoft.ML.Tokenizers load: {sw.Elapsed.TotalMilliseconds:F0} ms");
 
         // ---- exactness ----
-        int exactOurs = 0, exactHf = 0;
+        int exactOurs = 0, exactHf = 0, exactMl = 0;
+        var mlMisses = new List<string>();
         foreach (var c in cases)
         {
             if (tok.Encode(c.Text).AsSpan().SequenceEqual(c.Ids)) exactOurs++;
             if (hf.Encode(c.Text).Select(x => (int)x).SequenceEqual(c.Ids)) exactHf++;
+            if (ml.EncodeToIds(c.Text).SequenceEqual(c.Ids)) exactMl++; else mlMisses.Add(c.Id);
         }
-        Console.WriteLine($"exact ids: QwenSharp {exactOurs}/{cases.Count}, Tokenizers.DotNet {exactHf}/{cases.Count}");
+        Console.WriteLine($"exact ids: QwenSharp {exactOurs}/{cases.Count}, Tokenizers.DotNet {exactHf}/{cases.Count}, Microsoft.ML.Tokenizers {exactMl}/{cases.Count}");
+        if (mlMisses.Count > 0) Console.WriteLine($"  Microsoft.ML.Tokenizers differs on: {string.Join(", ", mlMisses.Take(20))}");
 
         // ---- throughput ----
         var texts = cases.Select(c => c.Text).ToArray();
@@ -82,14 +88,16 @@ public sealed class TokenizerBench : IBenchmark
         double oursList = Throughput(seconds, corpusBytes, () => { foreach (var t in texts) { list.Clear(); tok.Encode(t, list); } });
         double oursCold = Throughput(seconds, corpusBytes, () => { tok.Model.ClearCache(); foreach (var t in texts) tok.Encode(t); });
         double rust = Throughput(seconds, corpusBytes, () => { foreach (var t in texts) hf.Encode(t); });
+        double mlRate = Throughput(seconds, corpusBytes, () => { foreach (var t in texts) ml.EncodeToIds(t); });
         Console.WriteLine($"encode, single thread, MB/s (1 MB = 10^6 UTF-8 bytes):");
         Console.WriteLine($"  QwenSharp Encode(string) -> int[]      {ours,8:F1}");
         Console.WriteLine($"  QwenSharp Encode(span, List<int>)      {oursList,8:F1}");
         Console.WriteLine($"  QwenSharp, word cache cleared per pass {oursCold,8:F1}");
         Console.WriteLine($"  Tokenizers.DotNet (Rust HF 0.22.2)     {rust,8:F1}");
+        Console.WriteLine($"  Microsoft.ML.Tokenizers 2.0.1          {mlRate,8:F1}");
         Console.WriteLine($"  ratio QwenSharp / Rust: {ours / rust:F2}x (cache cleared each pass: {oursCold / rust:F2}x)");
 
-        if (fuzz > 0) return Fuzz(tok, hf, fuzz);
+        if (fuzz > 0) return Fuzz(tok, hf, ml, fuzz);
         return exactOurs == cases.Count ? 0 : 1;
     }
 
@@ -104,14 +112,14 @@ public sealed class TokenizerBench : IBenchmark
 
     /// <summary>Random strings (ASCII, Latin, CJK, combining marks, astral letters and digits, whitespace of all kinds,
     /// apostrophes and special-token pieces) encoded by both; prints every disagreement.</summary>
-    static int Fuzz(QwenTokenizer tok, Tokenizers.DotNet.Tokenizer hf, int count)
+    static int Fuzz(QwenTokenizer tok, Tokenizers.DotNet.Tokenizer hf, Microsoft.ML.Tokenizers.Tokenizer ml, int count)
     {
         var rng = new Random(1234);
         string[] atoms = ["'", "'s", "'S", "'ll", "'LL", "'ſ", " ", "  ", "\t", "\n", "\r\n", "\u00A0", "\u0085", "\u2028", "\u3000", "\uFEFF",
             "<|im_start|>", "<|im_end|>", "<think>", "<|endoftext|", "<|", "|>", "a", "Z", "é", "e\u0301", "\u0338", "ß", "İ",
             "中", "文", "の", "한", "ا", "ह", "\u0903", "1", "²", "½", "Ⅻ", "１", "𝟘", "𝔘", "𠀀", "😀", "👍🏽", "\u200D", "!", "...", "\"", "#", "$",
             "\uFFFE", "\uFFFF", "\uFDD0", "\u1C89", "\U0002EBF0", "\U00016D40", "\u0897", "\U0001E5D0"];
-        int bad = 0;
+        int bad = 0, mlBad = 0;
         for (int n = 0; n < count; n++)
         {
             var sb = new StringBuilder();
@@ -126,6 +134,7 @@ public sealed class TokenizerBench : IBenchmark
             string s = sb.ToString();
             var a = tok.Encode(s);
             var b = hf.Encode(s).Select(x => (int)x).ToArray();
+            if (!ml.EncodeToIds(s).SequenceEqual(b)) mlBad++;
             if (!a.AsSpan().SequenceEqual(b))
             {
                 bad++;
@@ -133,13 +142,13 @@ public sealed class TokenizerBench : IBenchmark
                     Console.WriteLine($"DIFF {Escape(s)}\n  ours [{string.Join(",", a)}]\n  rust [{string.Join(",", b)}]");
             }
         }
-        Console.WriteLine($"fuzz: {count - bad}/{count} identical");
+        Console.WriteLine($"fuzz: QwenSharp {count - bad}/{count} identical to Tokenizers.DotNet; Microsoft.ML.Tokenizers {count - mlBad}/{count}");
         return bad == 0 ? 0 : 1;
     }
 
     static string Escape(string s) => string.Concat(s.EnumerateRunes().Select(r => r.Value is >= 0x20 and < 0x7F ? ((char)r.Value).ToString() : $"\\u{{{r.Value:X}}}"));
 
-    sealed record Case(string Text, int[] Ids);
+    sealed record Case(string Id, string Text, int[] Ids);
 
     static List<Case> ReadCases(string path)
     {
@@ -150,7 +159,7 @@ public sealed class TokenizerBench : IBenchmark
             if (line.Length == 0) continue;
             using var doc = JsonDocument.Parse(line);
             var o = doc.RootElement;
-            list.Add(new Case(o.GetProperty("text").GetString()!, o.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray()));
+            list.Add(new Case(o.GetProperty("id").GetString()!, o.GetProperty("text").GetString()!, o.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray()));
         }
         return list;
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 
 namespace QwenSharp.Tokenization;
@@ -13,15 +12,13 @@ internal sealed class BpeModel
 {
     /// <summary>Above this many bytes a word is merged with a heap (O(n log n)); below, by scanning (faster for short words).</summary>
     internal const int HeapThreshold = 96;
-    const int MaxCachedChars = 128;
-    const int CacheCapacity = 200_000;
+    const int MaxCachedChars = 64;
 
     readonly Lazy<Dictionary<string, int>> _vocab;
     readonly int[] _byteIds = new int[256];
     readonly MergeTable _merges;
     readonly bool _ignoreMerges;
-    readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
+    readonly WordCache _cache = new();
 
     /// <summary>Token string of each id of the model vocabulary (null for ids it does not use).</summary>
     public string?[] IdToToken { get; }
@@ -41,7 +38,6 @@ internal sealed class BpeModel
         IdToToken = idToToken;
         _merges = merges;
         _ignoreMerges = ignoreMerges;
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _vocab = vocab != null ? new Lazy<Dictionary<string, int>>(vocab) : new Lazy<Dictionary<string, int>>(() => BuildVocab(idToToken));
         Array.Fill(_byteIds, -1);
         if (vocab != null)
@@ -79,7 +75,7 @@ internal sealed class BpeModel
     public void Tokenize(ReadOnlySpan<char> piece, List<int> output, EncoderScratch scratch)
     {
         if (piece.IsEmpty) return;
-        if (CacheEnabled && _cacheLookup.TryGetValue(piece, out var cached))
+        if (CacheEnabled && piece.Length <= MaxCachedChars && _cache.Get(piece) is { } cached)
         {
             output.AddRange(cached);
             return;
@@ -111,12 +107,8 @@ internal sealed class BpeModel
         else if (_mergesAreLayered) MergeByRankSweep(symbols, n, output);
         else MergeWithHeap(symbols, n, output);
 
-        if (CacheEnabled && piece.Length <= MaxCachedChars && _cache.Count < CacheCapacity)
-        {
-            var ids = new int[output.Count - start];
-            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output).Slice(start).CopyTo(ids);
-            _cacheLookup.TryAdd(piece, ids);
-        }
+        if (CacheEnabled && piece.Length <= MaxCachedChars)
+            _cache.Set(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[start..].ToArray());
     }
 
     /// <summary>Merges by scanning for the lowest rank: O(n²), fastest for the short words that make up most text.</summary>
