@@ -22,7 +22,7 @@ internal sealed class MergeTable
 
     readonly Slot[] _slots;
     readonly int _shift;
-    /// <summary>(rank << 32 | merged) for pairs of ids below 256; ulong.MaxValue where they do not merge.</summary>
+    /// <summary>(rank &lt;&lt; 32 | merged) for pairs of ids below 256; ulong.MaxValue where they do not merge.</summary>
     readonly ulong[] _small = new ulong[Small * Small];
     public int Count { get; private set; }
 

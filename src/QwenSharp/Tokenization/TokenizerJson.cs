@@ -4,9 +4,6 @@ using QwenSharp.Formats;
 
 namespace QwenSharp.Tokenization;
 
-/// <summary>What a tokenizer source (tokenizer.json or a GGUF vocabulary) defines: the BPE model and the added tokens.</summary>
-internal sealed record TokenizerDefinition(BpeModel Model, IReadOnlyList<AddedToken> AddedTokens);
-
 /// <summary>
 /// Reads a Hugging Face tokenizer.json with a streaming JSON reader (the 151k-token vocabulary and its
 /// merges load in tens of milliseconds). Only what Qwen's tokenizer uses is accepted: a BPE model, the NFC
