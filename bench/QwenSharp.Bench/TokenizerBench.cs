@@ -156,7 +156,7 @@ public sealed class TokenizerBench : IBenchmark
             "<|im_start|>", "<|im_end|>", "<think>", "<|endoftext|", "<|", "|>", "a", "Z", "é", "e\u0301", "\u0338", "ß", "İ",
             "中", "文", "の", "한", "ا", "ह", "\u0903", "1", "²", "½", "Ⅻ", "１", "𝟘", "𝔘", "𠀀", "😀", "👍🏽", "\u200D", "!", "...", "\"", "#", "$",
             "\uFFFE", "\uFFFF", "\uFDD0", "\u1C89", "\U0002EBF0", "\U00016D40", "\u0897", "\U0001E5D0"];
-        int bad = 0, mlBad = 0;
+        int bad = 0, mlBad = 0, mlAstral = 0, mlPost9 = 0;
         for (int n = 0; n < count; n++)
         {
             var sb = new StringBuilder();
@@ -172,7 +172,12 @@ public sealed class TokenizerBench : IBenchmark
             string s = sb.ToString();
             var a = tok.Encode(s);
             var b = hf.Encode(s).Select(x => (int)x).ToArray();
-            if (!ml.EncodeToIds(s).SequenceEqual(b)) mlBad++;
+            if (!ml.EncodeToIds(s).SequenceEqual(b))
+            {
+                mlBad++;
+                if (s.EnumerateRunes().Any(r => r.Value > 0xFFFF)) mlAstral++;
+                else if (s.EnumerateRunes().Any(r => r.Value >= 0x300 && !QwenSharp.Tokenization.CharClass.IsUnicode9(r.Value))) mlPost9++;
+            }
             if (!a.AsSpan().SequenceEqual(b))
             {
                 bad++;
@@ -181,6 +186,7 @@ public sealed class TokenizerBench : IBenchmark
             }
         }
         Console.WriteLine($"fuzz encode: QwenSharp {count - bad}/{count} identical to Tokenizers.DotNet; Microsoft.ML.Tokenizers {count - mlBad}/{count}");
+        Console.WriteLine($"  Microsoft.ML.Tokenizers misses: {mlAstral} on strings with characters outside the BMP, {mlPost9} more on strings with characters assigned after Unicode 9.0, {mlBad - mlAstral - mlPost9} others");
 
         // Decoding random ids (byte tokens that cut UTF-8 sequences, added tokens): Tokenizers.DotNet always skips special tokens.
         int decodeBad = 0;
