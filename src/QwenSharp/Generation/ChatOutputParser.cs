@@ -35,6 +35,7 @@ public sealed class ChatOutputParser
     readonly StringBuilder _call = new();      // body of the current tool call
     bool _reasoningStarted;                    // a leading "\n" after <think> is dropped
     bool _contentStarted;                      // leading "\n" after </think> are dropped
+    bool _afterCall;                           // whitespace right after a tool call is dropped
     int _callCount;
     readonly string _idPrefix;
 
@@ -134,6 +135,16 @@ public sealed class ChatOutputParser
                             _contentStarted = s.Length > 0;
                             if (s.Length == 0) return;
                         }
+                        if (_afterCall)
+                        {
+                            int ws = 0;
+                            while (ws < s.Length && char.IsWhiteSpace(s[ws])) ws++;
+                            if (ws == s.Length && !final) { _pending.Clear(); return; }
+                            _pending.Remove(0, ws);
+                            s = s[ws..];
+                            _afterCall = false;
+                            if (s.Length == 0) return;
+                        }
                         if (_parseToolCalls)
                         {
                             int open = s.IndexOf(CallOpen, StringComparison.Ordinal);
@@ -166,13 +177,9 @@ public sealed class ChatOutputParser
                         _pending.Remove(0, close + CallClose.Length);
                         output.Add(new OutputDelta(null, null, ParseCall(_call.ToString())));
                         _call.Clear();
-                        // Text between calls (usually "\n") is dropped; other text returns to content.
+                        // Whitespace after a call (usually "\n" before the next one) is dropped.
                         _mode = Mode.Content;
-                        string rest = _pending.ToString();
-                        int ws = 0;
-                        while (ws < rest.Length && char.IsWhiteSpace(rest[ws])) ws++;
-                        if (ws == rest.Length && !final) { return; }
-                        _pending.Remove(0, ws);
+                        _afterCall = true;
                         continue;
                     }
                 default:
@@ -208,7 +215,7 @@ public sealed class ChatOutputParser
                 null => "{}",
                 // Some models write the arguments as a JSON string; unwrap it when it holds an object.
                 JsonValue v when v.TryGetValue(out string? str) => TryObject(str) ?? "{}",
-                _ => args.ToJsonString(),
+                _ => args.ToJsonString(JsonText.Options),
             };
             if (args is JsonValue sv && sv.TryGetValue(out string? raw) && TryObject(raw) is null)
                 return new ToolCall(NextId(), name, raw, "tool call arguments are not a JSON object");
@@ -222,7 +229,7 @@ public sealed class ChatOutputParser
 
     static string? TryObject(string s)
     {
-        try { return JsonNode.Parse(s) is JsonObject o ? o.ToJsonString() : null; }
+        try { return JsonNode.Parse(s) is JsonObject o ? o.ToJsonString(JsonText.Options) : null; }
         catch (JsonException) { return null; }
     }
 
@@ -254,7 +261,7 @@ public sealed class ChatOutputParser
             args[pname] = ConvertParameter(value, type);
             pos = end + 12;
         }
-        return new ToolCall(NextId(), name, args.ToJsonString());
+        return new ToolCall(NextId(), name, args.ToJsonString(JsonText.Options));
     }
 
     static JsonNode? ConvertParameter(string value, string? type)

@@ -50,6 +50,17 @@ public sealed class Sampler
     /// <summary>Picks the next token from <paramref name="logits"/> (one row of vocabulary logits).</summary>
     public SampledToken Sample(ReadOnlySpan<float> logits, SamplingState state)
     {
+        var p = state.Params;
+        var x = Process(logits, state);
+        int chosen = (p.Temperature ?? 1f) == 0 ? ArgMax(x) : Draw(x, p, state.Random);
+
+        if (!p.Logprobs && p.TopLogprobs == 0) return new SampledToken(chosen, 0, null);
+        return WithLogprobs(logits, chosen, p.TopLogprobs);
+    }
+
+    /// <summary>The logits after logit_bias, repetition penalty and presence/frequency penalties (a view of a reused buffer).</summary>
+    public Span<float> Process(ReadOnlySpan<float> logits, SamplingState state)
+    {
         int vocab = logits.Length;
         if (_work.Length < vocab)
         {
@@ -60,7 +71,6 @@ public sealed class Sampler
         var p = state.Params;
         var x = _work.AsSpan(0, vocab);
         logits.CopyTo(x);
-
         if (p.LogitBias != null)
             foreach (var (id, b) in p.LogitBias)
                 if ((uint)id < (uint)vocab) x[id] += b;
@@ -72,11 +82,7 @@ public sealed class Sampler
         if (presence != 0 || frequency != 0)
             foreach (var (id, count) in state.OutputCounts)
                 if ((uint)id < (uint)vocab) x[id] -= presence + frequency * count;
-
-        int chosen = (p.Temperature ?? 1f) == 0 ? ArgMax(x) : Draw(x, p, state.Random);
-
-        if (!p.Logprobs && p.TopLogprobs == 0) return new SampledToken(chosen, 0, null);
-        return WithLogprobs(logits, chosen, p.TopLogprobs);
+        return x;
     }
 
     public static int ArgMax(ReadOnlySpan<float> x)
@@ -89,6 +95,50 @@ public sealed class Sampler
 
     int Draw(Span<float> x, SamplingParams p, Random random)
     {
+        int keep = Candidates(x, p, out bool all);
+        if (keep == 0) return ArgMax(x);
+        var probs = _probs;
+        if (all)
+        {
+            // No cut-off: inverse CDF over all tokens in id order.
+            double sum = 0;
+            for (int i = 0; i < x.Length; i++) sum += probs[i];
+            double u = random.NextDouble() * sum, acc = 0;
+            for (int i = 0; i < x.Length; i++) { acc += probs[i]; if (acc > u) return i; }
+            return ArgMax(x);
+        }
+        var cand = _ids;
+        double total = 0;
+        for (int i = 0; i < keep; i++) total += probs[cand[i]];
+        double r = random.NextDouble() * total, a = 0;
+        for (int i = 0; i < keep; i++) { a += probs[cand[i]]; if (a > r) return cand[i]; }
+        return cand[keep - 1];
+    }
+
+    /// <summary>
+    /// The distribution the next token is drawn from (after penalties, temperature and the cut-offs), as
+    /// (token, probability) pairs: for tests and for explaining a choice. Greedy settings give one token.
+    /// </summary>
+    public List<(int TokenId, double Probability)> Distribution(ReadOnlySpan<float> logits, SamplingState state)
+    {
+        var x = Process(logits, state);
+        var p = state.Params;
+        if ((p.Temperature ?? 1f) == 0) return [(ArgMax(x), 1.0)];
+        int keep = Candidates(x, p, out bool all);
+        var result = new List<(int, double)>();
+        if (all) for (int i = 0; i < x.Length; i++) result.Add((i, _probs[i]));
+        else for (int i = 0; i < keep; i++) result.Add((_ids[i], _probs[_ids[i]]));
+        double sum = result.Sum(r => r.Item2);
+        return result.Select(r => (r.Item1, r.Item2 / sum)).ToList();
+    }
+
+    /// <summary>
+    /// Applies temperature and computes unnormalized probabilities into _probs; then selects the tokens
+    /// that survive top_k, top_p and min_p into _ids[0..keep), most likely first (ties: lower id first).
+    /// <paramref name="all"/>: no cut-off applies and every token is a candidate (in id order).
+    /// </summary>
+    int Candidates(Span<float> x, SamplingParams p, out bool all)
+    {
         int vocab = x.Length;
         float temperature = p.Temperature ?? 1f;
         if (temperature != 1f)
@@ -96,7 +146,7 @@ public sealed class Sampler
             float inv = 1f / temperature;
             for (int i = 0; i < vocab; i++) x[i] *= inv;
         }
-        // Probabilities of all tokens (for the cut-offs), relative to the max logit.
+        all = false;
         float max = float.NegativeInfinity;
         for (int i = 0; i < vocab; i++) if (x[i] > max) max = x[i];
         if (float.IsNegativeInfinity(max)) return 0;
@@ -107,23 +157,16 @@ public sealed class Sampler
         int topK = p.TopK ?? 0;
         float topP = p.TopP ?? 1f;
         float minP = p.MinP ?? 0f;
+        if (topK <= 0 && topP >= 1f && minP <= 0f) { all = true; return vocab; }
 
-        // Candidates: every token that can survive the cut-offs, in descending probability (ties: lower id first).
-        int n = 0;
-        var ids = _ids;
-        if (topK <= 0 && topP >= 1f && minP <= 0f)
-        {
-            // No cut-off: inverse CDF in id order.
-            double u = random.NextDouble() * sum, acc = 0;
-            for (int i = 0; i < vocab; i++) { acc += probs[i]; if (acc > u) return i; }
-            return ArgMax(x);
-        }
-        // Tokens that top_p would surely remove (probability below (1-top_p)/vocab/2 of the total) and tokens
-        // below min_p are skipped before sorting; the sort then only sees the plausible candidates.
+        // Tokens that top_p would surely remove (probability below (1-top_p)/vocab/2 of the total), tokens
+        // below min_p and tokens outside the top k are skipped before sorting; the sort sees only plausible ones.
         double floor = 0;
         if (topP < 1f) floor = Math.Max(floor, (1 - topP) / vocab / 2 * sum);
         if (minP > 0f) floor = Math.Max(floor, minP); // relative to the max token, whose value is 1
         if (topK > 0 && topK < vocab) floor = Math.Max(floor, KthLargest(probs, topK));
+        int n = 0;
+        var ids = _ids;
         for (int i = 0; i < vocab; i++) if (probs[i] >= floor) ids[n++] = i;
         var cand = ids.AsSpan(0, n);
         var pr = _probs;
@@ -137,18 +180,18 @@ public sealed class Sampler
             keep = topK;
             while (keep < n && probs[cand[keep]] >= kth) keep++;
         }
-        double keptSum = 0;
-        for (int i = 0; i < keep; i++) keptSum += probs[cand[i]];
         if (topP < 1f)
         {
-            // transformers: sorted ascending, remove tokens whose cumulative probability (with all smaller ones)
-            // is <= 1 - top_p; the most likely token always stays.
-            double threshold = (1 - topP) * keptSum, cumulativeFromBottom = 0;
+            // transformers: sorted ascending, remove tokens whose cumulative probability (with all smaller
+            // ones, renormalized over the tokens still in) is <= 1 - top_p; the most likely token stays.
+            double keptSum = 0;
+            for (int i = 0; i < keep; i++) keptSum += probs[cand[i]];
+            double threshold = (1 - topP) * keptSum, fromBottom = 0;
             int cut = keep;
             for (int i = keep - 1; i >= 1; i--)
             {
-                cumulativeFromBottom += probs[cand[i]];
-                if (cumulativeFromBottom <= threshold) cut = i; else break;
+                fromBottom += probs[cand[i]];
+                if (fromBottom <= threshold) cut = i; else break;
             }
             keep = cut;
         }
@@ -159,11 +202,7 @@ public sealed class Sampler
             while (m < keep && probs[cand[m]] >= minP * top) m++;
             keep = m;
         }
-        double total = 0;
-        for (int i = 0; i < keep; i++) total += probs[cand[i]];
-        double r = random.NextDouble() * total, a2 = 0;
-        for (int i = 0; i < keep; i++) { a2 += probs[cand[i]]; if (a2 > r) return cand[i]; }
-        return cand[keep - 1];
+        return keep;
     }
 
     int[] _heap = [];
