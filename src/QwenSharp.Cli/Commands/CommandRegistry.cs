@@ -7,6 +7,10 @@ public static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return PullCommand.Create();
+        yield return ListCommand.Create();
+        yield return RmCommand.Create();
+        yield return RecommendCommand.Create();
         yield break;
     }
 }

@@ -52,7 +52,7 @@ public static partial class ModelCatalog
     {
         Repo = $"Qwen/Qwen2.5-Coder-{size}-Instruct", Family = "Qwen2.5-Coder", Architecture = a, NativeContext = native, YarnContext = yarn,
         License = license, Strengths = "code generation, completion and repair across 40+ languages, fill-in-the-middle, code reasoning",
-        Tasks = ModelTask.Code | ModelTask.Chat, GgufRepo = $"Qwen/Qwen2.5-Coder-{size}-Instruct-GGUF", GgufQuants = Qwen25Gguf,
+        Tasks = ModelTask.Code, GgufRepo = $"Qwen/Qwen2.5-Coder-{size}-Instruct-GGUF", GgufQuants = Qwen25Gguf,
         Released = size is "3B" or "14B" or "32B" or "0.5B" ? "2024-11" : "2024-09",
     };
 
