@@ -55,8 +55,9 @@ public static class ListCommand
             {
                 if (m.Revisions.Count == 0)
                     rows.Add([m.Repo.Id, "-", Units.FormatBytes(m.SizeOnDisk), "-", m.IncompleteBytes > 0 ? "no: partial download (pull again to resume)" : "no: empty"]);
+                string partial = m.IncompleteBytes > 0 && m.Revisions.Count > 0 ? $" (+{Units.FormatBytes(m.IncompleteBytes)} partial download: pull again to resume)" : "";
                 foreach (var r in m.Revisions)
-                    rows.Add([m.Repo.Id, r.DisplayName, Units.FormatBytes(r.SizeBytes), FormatName(r.Info.Format), r.Info.Runnable ? r.Info.Reason : "no: " + r.Info.Reason]);
+                    rows.Add([m.Repo.Id, r.DisplayName, Units.FormatBytes(r.SizeBytes), FormatName(r.Info.Format), (r.Info.Runnable ? r.Info.Reason : "no: " + r.Info.Reason) + partial]);
             }
             var widths = Enumerable.Range(0, 5).Select(i => rows.Max(r => r[i].Length)).ToArray();
             foreach (var r in rows)
