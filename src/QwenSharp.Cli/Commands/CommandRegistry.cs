@@ -9,5 +9,10 @@ public static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return LogitsCommand.Create();
+        yield return PullCommand.Create();
+        yield return ListCommand.Create();
+        yield return RmCommand.Create();
+        yield return RecommendCommand.Create();
+        yield break;
     }
 }
