@@ -7,6 +7,7 @@ public static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return TemplateCommand.Create();
         yield break;
     }
 }
