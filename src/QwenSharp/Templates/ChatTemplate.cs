@@ -114,7 +114,7 @@ public sealed class ChatTemplate
     public string Render(JsonObject kwargs)
     {
         ArgumentNullException.ThrowIfNull(kwargs);
-        JsonNode? messages = null, tools = null, documents = null, addGen = null, cont = null;
+        JsonNode? messages = null, tools = null, documents = null, addGen = JsonValue.Create(false), cont = null;
         bool hasMessages = false;
         var extra = new List<KeyValuePair<string, JsonNode?>>();
         foreach (var (key, value) in kwargs)

@@ -49,5 +49,10 @@ internal sealed class JinjaTemplate
         {
             throw Source.Error("LimitExceeded: out of memory while rendering", ctx.Site?.Offset ?? 0, e);
         }
+        catch (Exception e) when (e is not TemplateException)
+        {
+            // A bug in the engine: still reported as a template error (never a crash), marked so tests notice.
+            throw Source.Error($"InternalError: {e.GetType().Name}: {e.Message}", ctx.Site?.Offset ?? 0, e);
+        }
     }
 }

@@ -26,7 +26,9 @@ internal sealed class Parser
 
     public static Stmt[] Parse(SourceText source, int maxDepth)
     {
-        var tokens = Lexer.Tokenize(source);
+        List<Token> tokens;
+        try { tokens = Lexer.Tokenize(source); }
+        catch (Exception e) when (e is not TemplateException) { throw source.Error($"InternalError: {e.GetType().Name}: {e.Message}", 0, e); }
         var p = new Parser(source, tokens, maxDepth);
         try
         {
@@ -35,6 +37,10 @@ internal sealed class Parser
         catch (InsufficientExecutionStackException e)
         {
             throw source.Error("LimitExceeded: template nested too deeply to parse", p.Cur.Offset, e);
+        }
+        catch (Exception e) when (e is not TemplateException)
+        {
+            throw source.Error($"InternalError: {e.GetType().Name}: {e.Message}", p.Cur.Offset, e);
         }
     }
 
@@ -719,7 +725,8 @@ internal sealed class Parser
 
     Expr ParseCall(Expr node)
     {
-        int off = Cur.Offset;
+        // A call of a plain name is reported at the name, any other call at its parenthesis.
+        int off = node is NameExpr ? node.Offset : Cur.Offset;
         return Check(new CallExpr(off, node, ParseCallArgs()));
     }
 
