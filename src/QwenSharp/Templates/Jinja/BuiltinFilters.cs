@@ -94,13 +94,21 @@ internal static partial class BuiltinFilters
     static List<object?> StableSort(IReadOnlyList<object?> items, Func<object?, object?> key, bool reverse)
     {
         var keyed = items.Select((item, i) => (item, key: key(item), i)).ToList();
-        keyed.Sort((x, y) =>
+        try
         {
-            int c = PyOps.Compare(x.key, y.key);
-            if (c == 2) c = 0;
-            if (reverse) c = -c;
-            return c != 0 ? c : x.i.CompareTo(y.i);
-        });
+            keyed.Sort((x, y) =>
+            {
+                int c = PyOps.Compare(x.key, y.key);
+                if (c == 2) c = 0;
+                if (reverse) c = -c;
+                return c != 0 ? c : x.i.CompareTo(y.i);
+            });
+        }
+        catch (InvalidOperationException e) when (e.InnerException != null)
+        {
+            // List.Sort wraps what the comparison throws (e.g. TypeError for '<' between str and int).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+        }
         return keyed.Select(k => k.item).ToList();
     }
 

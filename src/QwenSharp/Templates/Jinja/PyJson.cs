@@ -91,8 +91,19 @@ internal sealed class PyJson
         }
     }
 
-    static List<int> StableSort(List<int> items, Comparison<int> cmp) =>
-        items.Select((x, i) => (x, i)).OrderBy(p => p, Comparer<(int x, int i)>.Create((a, b) => { int c = cmp(a.x, b.x); return c != 0 ? c : a.i.CompareTo(b.i); })).Select(p => p.x).ToList();
+    static List<int> StableSort(List<int> items, Comparison<int> cmp)
+    {
+        var sorted = new List<int>(items);
+        try
+        {
+            sorted.Sort((a, b) => { int c = cmp(a, b); if (c == 2) c = 0; return c != 0 ? c : a.CompareTo(b); });
+        }
+        catch (InvalidOperationException e) when (e.InnerException != null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+        }
+        return sorted;
+    }
 
     void NewLine(int level)
     {
