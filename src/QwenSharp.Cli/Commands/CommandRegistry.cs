@@ -10,6 +10,7 @@ public static class CommandRegistry
         yield return InfoCommand.Create();
         yield return LogitsCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return TemplateCommand.Create();
         yield return PullCommand.Create();
         yield return ListCommand.Create();
         yield return RmCommand.Create();
