@@ -35,7 +35,7 @@ public static class Program
         }
         catch (Exception e) when (e is Formats.ModelFormatException or NotSupportedException or FileNotFoundException
                                    or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException
-                                   or Hub.HubException)
+                                   or Templates.TemplateException or Hub.HubException)
         {
             // Bad input named by the exception's message: one line, no stack trace.
             stderr.WriteLine($"error: {e.Message}");

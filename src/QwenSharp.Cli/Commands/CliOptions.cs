@@ -1,4 +1,5 @@
 using System.CommandLine;
+using QwenSharp.Models;
 
 namespace QwenSharp.Cli.Commands;
 
@@ -15,4 +16,17 @@ public static class CliOptions
     {
         Description = "Worker threads for the kernels (default: one per core)",
     };
+
+    /// <summary>--quantize TYPE: quantize bf16/f16/f32 weights at load (the equivalent of load_in_8bit / load_in_4bit).</summary>
+    public static Option<string?> Quantize() => new("--quantize", "-q")
+    {
+        Description = "Quantize float weights at load: q8_0, q4_0, q4_k, ... (default: compute with the file's types)",
+    };
+
+    /// <summary>Load options for a --quantize value (validated where the quantized types are known).</summary>
+    public static ModelLoadOptions LoadOptions(string? quantize)
+    {
+        if (quantize is null) return new ModelLoadOptions();
+        throw new CliException($"--quantize: '{quantize}' is not supported by this build", 2);
+    }
 }

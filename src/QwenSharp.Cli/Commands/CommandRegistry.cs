@@ -9,6 +9,8 @@ public static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return LogitsCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return ChatCommand.Create();
         yield return TokenizeCommand.Create();
         yield return TemplateCommand.Create();
         yield return PullCommand.Create();
