@@ -21,6 +21,9 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
 
     public Qwen Qwen => qwen;
 
+    /// <summary>Adjusts the generation options of every request after ChatOptions were mapped (e.g. a thinking budget, logits processors).</summary>
+    public Func<GenerationOptions, GenerationOptions>? ConfigureOptions { get; init; }
+
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var updates = new List<ChatResponseUpdate>();
@@ -33,6 +36,7 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
     {
         var json = ToJsonMessages(messages, options);
         var gen = ToGenerationOptions(options);
+        if (ConfigureOptions != null) gen = ConfigureOptions(gen);
         string responseId = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         string messageId = "msg-" + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow;

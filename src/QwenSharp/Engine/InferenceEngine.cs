@@ -277,7 +277,7 @@ public sealed class InferenceEngine : IDisposable
     void OnLogits(Seq s, ReadOnlySpan<float> logits)
     {
         var req = s.Request;
-        SampledToken sampled = _sampler.Sample(logits, s.Sampling);
+        SampledToken sampled = _sampler.Sample(logits, s.Sampling, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.Tokens));
         if (s.Generated == 0) s.FirstToken = Stopwatch.GetTimestamp();
         if (s.Generated == 0 && s.CachedPromptTokens == 0 && _prefixCache != null)
             _prefixCache.Register(s.Kv!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.Tokens), req.AdapterSlot);

@@ -141,12 +141,12 @@ public sealed class PromptEncoder(QwenTokenizer tokenizer, ChatTemplate template
             if (_firstChars.Contains(text[pos]))
                 foreach (var a in _added) if (string.CompareOrdinal(text, pos, a, 0, a.Length) == 0) { hit = a; break; }
             if (hit is null) { pos++; continue; }
-            if (pos > segmentStart) tokenizer.Encode(text.AsSpan(segmentStart, pos - segmentStart), ids, parseSpecialTokens: false);
+            if (pos > segmentStart) tokenizer.EncodeAsText(text.AsSpan(segmentStart, pos - segmentStart), ids);
             ids.Add(tokenizer.TokenToId(hit)!.Value);
             pos += hit.Length;
             segmentStart = pos;
         }
-        if (pos > segmentStart) tokenizer.Encode(text.AsSpan(segmentStart, pos - segmentStart), ids, parseSpecialTokens: false);
+        if (pos > segmentStart) tokenizer.EncodeAsText(text.AsSpan(segmentStart, pos - segmentStart), ids);
         return ids.ToArray();
     }
 }

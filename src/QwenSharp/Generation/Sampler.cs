@@ -28,8 +28,12 @@ public sealed class SamplingState
     }
 
     /// <summary>Records a token that became part of the output (sampled or forced).</summary>
+    /// <summary>Tokens accepted into the output so far.</summary>
+    public int Generated { get; private set; }
+
     public void Accept(int token)
     {
+        Generated++;
         Seen.Add(token);
         OutputCounts[token] = OutputCounts.GetValueOrDefault(token) + 1;
     }
@@ -48,10 +52,12 @@ public sealed class Sampler
     float[] _probs = [];
 
     /// <summary>Picks the next token from <paramref name="logits"/> (one row of vocabulary logits).</summary>
-    public SampledToken Sample(ReadOnlySpan<float> logits, SamplingState state)
+    public SampledToken Sample(ReadOnlySpan<float> logits, SamplingState state, ReadOnlySpan<int> tokens = default)
     {
         var p = state.Params;
         var x = Process(logits, state);
+        if (p.LogitsProcessors != null)
+            foreach (var proc in p.LogitsProcessors) proc.Process(tokens, state.Generated, x);
         int chosen = (p.Temperature ?? 1f) == 0 ? ArgMax(x) : Draw(x, p, state.Random);
 
         if (!p.Logprobs && p.TopLogprobs == 0) return new SampledToken(chosen, 0, null);

@@ -37,6 +37,9 @@ public sealed record SamplingParams
     /// <summary>Also return this many most likely alternatives per position (0..20).</summary>
     public int TopLogprobs { get; init; }
 
+    /// <summary>Custom logits processors, applied after the penalties (in order).</summary>
+    public IReadOnlyList<ILogitsProcessor>? LogitsProcessors { get; init; }
+
     public static SamplingParams Greedy { get; } = new() { Temperature = 0 };
 
     /// <summary>Fills unset fields from <paramref name="defaults"/>.</summary>
