@@ -7,6 +7,16 @@ public static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return InfoCommand.Create();
+        yield return LogitsCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return ChatCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return TemplateCommand.Create();
+        yield return PullCommand.Create();
+        yield return ListCommand.Create();
+        yield return RmCommand.Create();
+        yield return RecommendCommand.Create();
+        yield break;
     }
 }

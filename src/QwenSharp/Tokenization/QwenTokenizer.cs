@@ -190,6 +190,18 @@ public sealed class QwenTokenizer
         if (segments.Capacity > EncoderScratch.RetainLimit) scratch.Segments = new();
     }
 
+    /// <summary>
+    /// Encodes text with no added token recognized at all, special or not: every character is text
+    /// (NFC, the Qwen pre-tokenizer and BPE). For message content that must not produce control tokens.
+    /// </summary>
+    public void EncodeAsText(ReadOnlySpan<char> text, List<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (text.IsEmpty) return;
+        if (text.ContainsAnyInRange('\uD800', '\uDFFF')) text = ReplaceLoneSurrogates(text);
+        EncodePreTokens(NfcNormalizer.Normalize(text), ids, EncoderScratch.Current);
+    }
+
     /// <summary>A stretch of text between raw added tokens: NFC, then normalized added tokens, then pre-tokens and BPE.</summary>
     void EncodeText(ReadOnlySpan<char> text, List<int> ids, bool parseSpecialTokens, EncoderScratch scratch)
     {

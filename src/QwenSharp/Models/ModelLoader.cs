@@ -1,0 +1,160 @@
+using QwenSharp.Formats;
+using QwenSharp.Tensors;
+
+namespace QwenSharp.Models;
+
+/// <summary>How to load a model.</summary>
+public sealed record ModelLoadOptions;
+
+public sealed unsafe partial class QwenModel
+{
+    /// <summary>
+    /// Loads a model from a Hugging Face folder (config.json + safetensors) or a GGUF file (or a folder
+    /// holding exactly one .gguf). Weights stay memory-mapped; only small vectors (norms, biases, the
+    /// MoE router) are copied.
+    /// </summary>
+    public static QwenModel Load(string path, ModelLoadOptions? options = null)
+    {
+        var (kind, file) = ModelPath.Resolve(path);
+        if (kind == ModelPath.Kind.Gguf)
+        {
+            var gguf = new GgufFile(file);
+            try
+            {
+                var config = ModelConfig.FromGguf(gguf);
+                var source = WeightSource.OpenGguf(gguf);
+                return Build(config, source, [gguf], options ?? new());
+            }
+            catch
+            {
+                gguf.Dispose();
+                throw;
+            }
+        }
+        var cfg = ModelConfig.FromConfigJson(Path.Combine(file, "config.json"));
+        var src = WeightSource.OpenSafetensors(file);
+        try { return Build(cfg, src, [src], options ?? new()); }
+        catch { src.Dispose(); throw; }
+    }
+
+    /// <summary>Builds the model from a weight source (HF tensor names), checking every shape.</summary>
+    public static QwenModel Build(ModelConfig c, WeightSource src, List<IDisposable> owned, ModelLoadOptions options)
+    {
+        int hidden = c.HiddenSize, hd = c.HeadDim;
+        int qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
+
+        Matrix Mat(string name, int rows, int cols)
+        {
+            var t = src.Get(name);
+            if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
+                throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected [{rows}, {cols}]");
+            return MatrixFactory.Create(t.Type, t.Data, rows, cols, name);
+        }
+
+        float[] Vec(string name, int length)
+        {
+            var t = src.Get(name);
+            if (t.Elements != length)
+                throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected {length} elements");
+            var m = MatrixFactory.Create(t.Type, t.Data, 1, length, name);
+            var v = new float[length];
+            m.DequantizeRow(0, v);
+            return v;
+        }
+
+        float[]? OptVec(string name, int length) => src.TryGet(name, out _) ? Vec(name, length) : null;
+
+        Linear Lin(string prefix, int outF, int inF, bool bias) =>
+            new(Mat(prefix + ".weight", outF, inF), bias ? Vec(prefix + ".bias", outF) : OptVec(prefix + ".bias", outF));
+
+        DenseMlp Dense(string prefix, int inter) => new()
+        {
+            GateProj = Lin(prefix + ".gate_proj", inter, hidden, false),
+            UpProj = Lin(prefix + ".up_proj", inter, hidden, false),
+            DownProj = Lin(prefix + ".down_proj", hidden, inter, false),
+        };
+
+        var embed = Mat("model.embed_tokens.weight", c.VocabSize, hidden);
+        var layers = new DecoderLayer[c.NumHiddenLayers];
+        for (int l = 0; l < layers.Length; l++)
+        {
+            string p = $"model.layers.{l}";
+            var attn = new AttentionWeights
+            {
+                QProj = Lin(p + ".self_attn.q_proj", qd, hidden, c.AttentionBias),
+                KProj = Lin(p + ".self_attn.k_proj", kd, hidden, c.AttentionBias),
+                VProj = Lin(p + ".self_attn.v_proj", kd, hidden, c.AttentionBias),
+                OProj = Lin(p + ".self_attn.o_proj", hidden, qd, false),
+                QNorm = c.QkNorm ? Vec(p + ".self_attn.q_norm.weight", hd) : null,
+                KNorm = c.QkNorm ? Vec(p + ".self_attn.k_norm.weight", hd) : null,
+            };
+            Mlp mlp;
+            if (c.IsSparseLayer(l))
+            {
+                var experts = new DenseMlp[c.NumExperts];
+                for (int e = 0; e < experts.Length; e++) experts[e] = Dense($"{p}.mlp.experts.{e}", c.MoeIntermediateSize);
+                bool hasShared = c.SharedExpertIntermediateSize > 0 && src.TryGet(p + ".mlp.shared_expert.gate_proj.weight", out _);
+                var router = new float[c.NumExperts * hidden];
+                var rm = Mat(p + ".mlp.gate.weight", c.NumExperts, hidden);
+                for (int e = 0; e < c.NumExperts; e++) rm.DequantizeRow(e, router.AsSpan(e * hidden, hidden));
+                mlp = new SparseMoeMlp
+                {
+                    Router = router,
+                    Experts = experts,
+                    TopK = c.NumExpertsPerTok,
+                    NormTopkProb = c.NormTopkProb,
+                    SharedExpert = hasShared ? Dense(p + ".mlp.shared_expert", c.SharedExpertIntermediateSize) : null,
+                    SharedExpertGate = hasShared ? Vec(p + ".mlp.shared_expert_gate.weight", hidden) : null,
+                };
+            }
+            else
+            {
+                mlp = Dense(p + ".mlp", c.IntermediateSize);
+            }
+            layers[l] = new DecoderLayer
+            {
+                InputLayernorm = Vec(p + ".input_layernorm.weight", hidden),
+                SelfAttn = attn,
+                PostAttentionLayernorm = Vec(p + ".post_attention_layernorm.weight", hidden),
+                Mlp = mlp,
+            };
+        }
+        var norm = Vec("model.norm.weight", hidden);
+        Matrix lmHead = c.TieWordEmbeddings || !src.TryGet("lm_head.weight", out _) ? embed : Mat("lm_head.weight", c.VocabSize, hidden);
+        return new QwenModel(c, embed, layers, norm, lmHead, src.Location, owned);
+    }
+}
+
+/// <summary>Tells what a model path points at.</summary>
+public static class ModelPath
+{
+    public enum Kind { HuggingFace, Gguf }
+
+    /// <summary>Resolves a path to a Hugging Face folder or a GGUF file; a clear error otherwise.</summary>
+    public static (Kind Kind, string Path) Resolve(string path)
+    {
+        if (File.Exists(path))
+        {
+            if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path)) return (Kind.Gguf, path);
+            if (Path.GetFileName(path) == "config.json") return (Kind.HuggingFace, Path.GetDirectoryName(Path.GetFullPath(path))!);
+            throw new ModelFormatException(path, "not a GGUF file and not a model folder (expected a .gguf file or a folder with config.json)");
+        }
+        if (Directory.Exists(path))
+        {
+            if (File.Exists(System.IO.Path.Combine(path, "config.json"))) return (Kind.HuggingFace, path);
+            var ggufs = Directory.GetFiles(path, "*.gguf");
+            if (ggufs.Length == 1) return (Kind.Gguf, ggufs[0]);
+            if (ggufs.Length > 1)
+                throw new ModelFormatException(path, $"folder holds {ggufs.Length} .gguf files ({string.Join(", ", ggufs.Select(System.IO.Path.GetFileName))}); name one of them");
+            throw new ModelFormatException(path, "folder has no config.json and no .gguf file");
+        }
+        throw new FileNotFoundException($"{path}: no such file or folder", path);
+    }
+
+    static bool IsGguf(string path)
+    {
+        using var f = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[4];
+        return f.Read(magic) == 4 && BitConverter.ToUInt32(magic) == GgufFile.Magic;
+    }
+}

@@ -1,0 +1,201 @@
+using QwenSharp.Engine;
+using QwenSharp.Formats;
+using QwenSharp.Tensors;
+using QwenSharp.Tensors.Kernels;
+
+namespace QwenSharp.Models;
+
+/// <summary>
+/// A Qwen2 / Qwen2.5 / Qwen3 (dense or MoE) causal language model: the weights and the forward pass.
+/// The forward pass is batch-first: one call takes tokens of several sequences (each with its own KV
+/// cache and positions) and returns logits only for the rows asked for.
+/// </summary>
+public sealed unsafe partial class QwenModel : IDisposable
+{
+    public ModelConfig Config { get; }
+    public Matrix EmbedTokens { get; }                 // [vocab, hidden]
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+    public float[] Norm { get; }                        // [hidden]
+    public Matrix LmHead { get; }                       // [vocab, hidden]; EmbedTokens when tied
+
+    /// <summary>Where the weights were loaded from (folder or .gguf file).</summary>
+    public string Source { get; }
+
+    readonly double[] _invFreq;     // [head_dim / 2]
+    readonly float _ropeAttentionFactor;
+    readonly List<IDisposable> _owned;
+
+    internal QwenModel(ModelConfig config, Matrix embed, DecoderLayer[] layers, float[] norm, Matrix lmHead, string source, List<IDisposable> owned)
+    {
+        Config = config;
+        EmbedTokens = embed;
+        Layers = layers;
+        Norm = norm;
+        LmHead = lmHead;
+        Source = source;
+        _owned = owned;
+        (_invFreq, _ropeAttentionFactor) = RopeFrequencies.Compute(config);
+    }
+
+    /// <summary>The RoPE inverse frequencies in use (after any YaRN scaling).</summary>
+    public ReadOnlySpan<double> RopeInverseFrequencies => _invFreq;
+    public float RopeAttentionFactor => _ropeAttentionFactor;
+
+    public ForwardContext CreateContext(WorkerPool? pool = null) => new(this, pool ?? WorkerPool.Shared);
+
+    public KvCache CreateKvCache(long capacityTokens, KvCacheType type = KvCacheType.F16) => new(Config, capacityTokens, type);
+
+    /// <summary>
+    /// Runs the batch through the model, appending its tokens to their sequences' KV caches, and writes
+    /// logits [batch.OutputCount, vocab] to <paramref name="logits"/>.
+    /// </summary>
+    public void Forward(ForwardContext ctx, ForwardBatch batch, Span<float> logits)
+    {
+        int nOut = batch.OutputCount;
+        long vocab = Config.VocabSize;
+        if (logits.Length < nOut * vocab)
+            throw new ArgumentException($"logits buffer holds {logits.Length} floats; {nOut} rows of {vocab} are needed", nameof(logits));
+        fixed (float* l = logits) Forward(ctx, batch, l);
+    }
+
+    public void Forward(ForwardContext ctx, ForwardBatch batch, float* logits)
+    {
+        if (ctx.Model != this) throw new ArgumentException("context belongs to another model", nameof(ctx));
+        int n = batch.Count;
+        if (n == 0) return;
+        var c = Config;
+        int hidden = c.HiddenSize, hd = c.HeadDim, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
+        int qd = heads * hd, kd = kvHeads * hd, half = hd / 2;
+        float eps = (float)c.RmsNormEps;
+
+        // Validate tokens and positions, reserve KV space.
+        int maxLen = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int t = batch.Tokens[i];
+            if ((uint)t >= (uint)c.VocabSize) throw new ArgumentOutOfRangeException(nameof(batch), $"token id {t} is outside the vocabulary (0..{c.VocabSize - 1})");
+            var seq = batch.Sequences[i];
+            int p = batch.Positions[i];
+            if (p < 0 || p > seq.Length + n) throw new ArgumentException($"position {p} does not continue a sequence of length {seq.Length}", nameof(batch));
+            maxLen = Math.Max(maxLen, p + 1);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var seq = batch.Sequences[i];
+            if (i + 1 == n || batch.Sequences[i + 1] != seq || batch.Positions[i + 1] != batch.Positions[i] + 1)
+                seq.Reserve(Math.Max(seq.Length, batch.Positions[i] + 1));
+        }
+        ctx.Ensure(n, batch.OutputCount, maxLen);
+
+        for (int i = 0; i < n; i++)
+        {
+            Rope.Angles(batch.Positions[i], _invFreq, _ropeAttentionFactor, ctx.Cos + i * half, ctx.Sin + i * half);
+            EmbedTokens.DequantizeRow(batch.Tokens[i], new Span<float>(ctx.X + (long)i * hidden, hidden));
+        }
+
+        for (int l = 0; l < Layers.Count; l++)
+        {
+            var layer = Layers[l];
+            var attn = layer.SelfAttn;
+            fixed (float* w = layer.InputLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
+
+            // q, k, v projections; Qwen3 normalizes each head of q and k; RoPE; store k and v.
+            Project(ctx, attn.QProj, ctx.H, hidden, n, ctx.Q);
+            Project(ctx, attn.KProj, ctx.H, hidden, n, ctx.K);
+            Project(ctx, attn.VProj, ctx.H, hidden, n, ctx.V);
+            if (attn.QNorm != null)
+            {
+                fixed (float* w = attn.QNorm) RmsNorm.Rows(ctx.Q, w, ctx.Q, n * heads, hd, eps);
+                fixed (float* w = attn.KNorm) RmsNorm.Rows(ctx.K, w, ctx.K, n * kvHeads, hd, eps);
+            }
+            for (int i = 0; i < n; i++)
+            {
+                Rope.Apply(ctx.Q + (long)i * qd, heads, hd, ctx.Cos + i * half, ctx.Sin + i * half);
+                Rope.Apply(ctx.K + (long)i * kd, kvHeads, hd, ctx.Cos + i * half, ctx.Sin + i * half);
+                StoreKv(batch.Sequences[i], l, batch.Positions[i], ctx.K + (long)i * kd, ctx.V + (long)i * kd);
+            }
+
+            ctx.Attention.Run(batch, l);
+            Project(ctx, attn.OProj, ctx.Attn, qd, n, ctx.Out);
+            Add(ctx.X, ctx.Out, (long)n * hidden);
+
+            fixed (float* w = layer.PostAttentionLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
+            RunMlp(ctx, layer.Mlp, ctx.H, n, ctx.Out);
+            Add(ctx.X, ctx.Out, (long)n * hidden);
+        }
+
+        // Final norm and LM head for the requested rows only.
+        int nOut = batch.OutputCount;
+        if (nOut > 0)
+        {
+            fixed (float* w = Norm)
+                for (int j = 0; j < nOut; j++)
+                    RmsNorm.Row(ctx.X + (long)batch.OutputIndices[j] * hidden, w, ctx.OutHidden + (long)j * hidden, hidden, eps);
+            ctx.MatMul.Run(LmHead, ctx.OutHidden, hidden, nOut, logits, c.VocabSize);
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            var seq = batch.Sequences[i];
+            if (batch.Positions[i] + 1 > seq.Length) seq.Length = batch.Positions[i] + 1;
+        }
+    }
+
+    /// <summary>y[n, out] = x[n, in] · Wᵀ + b.</summary>
+    static void Project(ForwardContext ctx, Linear lin, float* x, int xStride, int n, float* y)
+    {
+        int outF = lin.OutFeatures;
+        ctx.MatMul.Run(lin.Weight, x, xStride, n, y, outF);
+        if (lin.Bias is { } bias)
+            fixed (float* b = bias)
+                for (int i = 0; i < n; i++) Add(y + (long)i * outF, b, outF);
+    }
+
+    void RunMlp(ForwardContext ctx, Mlp mlp, float* x, int n, float* y)
+    {
+        switch (mlp)
+        {
+            case DenseMlp d:
+                RunDense(ctx, d, x, n, y);
+                break;
+            case SparseMoeMlp moe:
+                RunMoe(ctx, moe, x, n, y);
+                break;
+            default:
+                throw new NotSupportedException(mlp.GetType().Name);
+        }
+    }
+
+    /// <summary>y = down(silu(gate(x)) · up(x)).</summary>
+    static void RunDense(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y)
+    {
+        int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
+        Project(ctx, mlp.GateProj, x, hidden, n, ctx.Gate);
+        Project(ctx, mlp.UpProj, x, hidden, n, ctx.Up);
+        Activations.SiluMul(ctx.Gate, ctx.Up, n * inter, ctx.Scratch);
+        Project(ctx, mlp.DownProj, ctx.Gate, inter, n, y);
+    }
+
+    void StoreKv(KvSequence seq, int layer, int position, float* k, float* v)
+    {
+        var cache = seq.Cache;
+        int bs = cache.BlockSize, hd = cache.HeadDim;
+        int block = seq.Blocks[position / bs], slot = position % bs;
+        bool f16 = cache.Type == KvCacheType.F16;
+        long slotBytes = (long)slot * hd * cache.ElementSize;
+        for (int g = 0; g < cache.NumKvHeads; g++)
+        {
+            AttentionKernels.Store(k + g * hd, cache.HeadPointer(layer, block, g, v: false) + slotBytes, hd, f16);
+            AttentionKernels.Store(v + g * hd, cache.HeadPointer(layer, block, g, v: true) + slotBytes, hd, f16);
+        }
+    }
+
+    static void Add(float* x, float* y, long count) =>
+        System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(x, (int)count), new ReadOnlySpan<float>(y, (int)count), new Span<float>(x, (int)count));
+
+    public void Dispose()
+    {
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
+    }
+}

@@ -1,0 +1,232 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace QwenSharp.Tensors.Kernels;
+
+/// <summary>
+/// Dot products of f32 activations with rows stored as f32, bf16 or f16, four rows at a time so each
+/// activation load serves four rows. Vector512 where the CPU has it, Vector256 otherwise, and a scalar
+/// loop for the tail (and as the reference twin in <see cref="Reference"/>).
+/// </summary>
+public static unsafe class FloatDot
+{
+    // ---- loading 16 weights as f32 -------------------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> LoadBF16x16(ushort* p) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> LoadF16x16(ushort* p)
+    {
+        // fp16 -> f32 bit trick: ((h & 0x7fff) << 13) as float * 2^112, then OR the sign. Exact for normals,
+        // subnormals and zero (weights never hold inf/NaN).
+        var h = Avx512F.ConvertToVector512UInt32(Vector256.Load(p));
+        var em = Avx512F.ShiftLeftLogical(h & Vector512.Create(0x7fffu), 13);
+        var f = em.AsSingle() * Vector512.Create(5.192296858534828e+33f);
+        var sign = Avx512F.ShiftLeftLogical(h & Vector512.Create(0x8000u), 16);
+        return (f.AsUInt32() | sign).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> LoadBF16x8(ushort* p) =>
+        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Vector128.Load(p)).AsUInt32(), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> LoadF16x8(ushort* p)
+    {
+        var h = Avx2.ConvertToVector256Int32(Vector128.Load(p)).AsUInt32();
+        var em = Avx2.ShiftLeftLogical(h & Vector256.Create(0x7fffu), 13);
+        var f = em.AsSingle() * Vector256.Create(5.192296858534828e+33f);
+        var sign = Avx2.ShiftLeftLogical(h & Vector256.Create(0x8000u), 16);
+        return (f.AsUInt32() | sign).AsSingle();
+    }
+
+    // ---- f32 ------------------------------------------------------------------------------------------
+
+    /// <summary>Dots of 4 f32 rows (row stride <paramref name="ld"/> floats) with x, length k.</summary>
+    public static void Dot4(float* w, long ld, float* x, int k, float* out4)
+    {
+        int i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated && k >= 16)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 16 <= k; i += 16)
+            {
+                var xv = Vector512.Load(x + i);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), xv, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + ld + i), xv, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 2 * ld + i), xv, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 3 * ld + i), xv, a3);
+            }
+            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated && k >= 8)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 8 <= k; i += 8)
+            {
+                var xv = Vector256.Load(x + i);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), xv, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w + ld + i), xv, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w + 2 * ld + i), xv, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w + 3 * ld + i), xv, a3);
+            }
+            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        }
+        for (; i < k; i++)
+        {
+            float xv = x[i];
+            s0 += w[i] * xv; s1 += w[ld + i] * xv; s2 += w[2 * ld + i] * xv; s3 += w[3 * ld + i] * xv;
+        }
+        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+    }
+
+    public static float Dot(float* w, float* x, int k)
+    {
+        int i = 0;
+        float s = 0;
+        if (Vector512.IsHardwareAccelerated && k >= 16)
+        {
+            Vector512<float> a0 = default, a1 = default;
+            for (; i + 32 <= k; i += 32)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), a1);
+            }
+            for (; i + 16 <= k; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
+            s = Vector512.Sum(a0 + a1);
+        }
+        else if (Vector256.IsHardwareAccelerated && k >= 8)
+        {
+            Vector256<float> a0 = default;
+            for (; i + 8 <= k; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
+            s = Vector256.Sum(a0);
+        }
+        for (; i < k; i++) s += w[i] * x[i];
+        return s;
+    }
+
+    // ---- bf16 / f16 -----------------------------------------------------------------------------------
+
+    /// <summary>Dots of 4 16-bit rows (row stride <paramref name="ld"/> elements) with x.</summary>
+    public static void Dot4Half(ushort* w, long ld, float* x, int k, float* out4, bool bf16)
+    {
+        int i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Avx512F.IsSupported && k >= 16)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            if (bf16)
+            {
+                for (; i + 16 <= k; i += 16)
+                {
+                    var xv = Vector512.Load(x + i);
+                    a0 = Vector512.FusedMultiplyAdd(LoadBF16x16(w + i), xv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(LoadBF16x16(w + ld + i), xv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(LoadBF16x16(w + 2 * ld + i), xv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(LoadBF16x16(w + 3 * ld + i), xv, a3);
+                }
+            }
+            else
+            {
+                for (; i + 16 <= k; i += 16)
+                {
+                    var xv = Vector512.Load(x + i);
+                    a0 = Vector512.FusedMultiplyAdd(LoadF16x16(w + i), xv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(LoadF16x16(w + ld + i), xv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(LoadF16x16(w + 2 * ld + i), xv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(LoadF16x16(w + 3 * ld + i), xv, a3);
+                }
+            }
+            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+        }
+        else if (Avx2.IsSupported && k >= 8)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 8 <= k; i += 8)
+            {
+                var xv = Vector256.Load(x + i);
+                if (bf16)
+                {
+                    a0 = Vector256.FusedMultiplyAdd(LoadBF16x8(w + i), xv, a0);
+                    a1 = Vector256.FusedMultiplyAdd(LoadBF16x8(w + ld + i), xv, a1);
+                    a2 = Vector256.FusedMultiplyAdd(LoadBF16x8(w + 2 * ld + i), xv, a2);
+                    a3 = Vector256.FusedMultiplyAdd(LoadBF16x8(w + 3 * ld + i), xv, a3);
+                }
+                else
+                {
+                    a0 = Vector256.FusedMultiplyAdd(LoadF16x8(w + i), xv, a0);
+                    a1 = Vector256.FusedMultiplyAdd(LoadF16x8(w + ld + i), xv, a1);
+                    a2 = Vector256.FusedMultiplyAdd(LoadF16x8(w + 2 * ld + i), xv, a2);
+                    a3 = Vector256.FusedMultiplyAdd(LoadF16x8(w + 3 * ld + i), xv, a3);
+                }
+            }
+            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        }
+        for (; i < k; i++)
+        {
+            float xv = x[i];
+            s0 += ToFloat(w[i], bf16) * xv; s1 += ToFloat(w[ld + i], bf16) * xv;
+            s2 += ToFloat(w[2 * ld + i], bf16) * xv; s3 += ToFloat(w[3 * ld + i], bf16) * xv;
+        }
+        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+    }
+
+    public static float DotHalf(ushort* w, float* x, int k, bool bf16)
+    {
+        int i = 0;
+        float s = 0;
+        if (Avx512F.IsSupported && k >= 16)
+        {
+            Vector512<float> a0 = default;
+            if (bf16) for (; i + 16 <= k; i += 16) a0 = Vector512.FusedMultiplyAdd(LoadBF16x16(w + i), Vector512.Load(x + i), a0);
+            else for (; i + 16 <= k; i += 16) a0 = Vector512.FusedMultiplyAdd(LoadF16x16(w + i), Vector512.Load(x + i), a0);
+            s = Vector512.Sum(a0);
+        }
+        else if (Avx2.IsSupported && k >= 8)
+        {
+            Vector256<float> a0 = default;
+            for (; i + 8 <= k; i += 8)
+                a0 = Vector256.FusedMultiplyAdd(bf16 ? LoadBF16x8(w + i) : LoadF16x8(w + i), Vector256.Load(x + i), a0);
+            s = Vector256.Sum(a0);
+        }
+        for (; i < k; i++) s += ToFloat(w[i], bf16) * x[i];
+        return s;
+    }
+
+    /// <summary>Converts a row of 16-bit floats to f32.</summary>
+    public static void ConvertRow(ushort* w, float* dst, int k, bool bf16)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported)
+        {
+            if (bf16) for (; i + 16 <= k; i += 16) LoadBF16x16(w + i).Store(dst + i);
+            else for (; i + 16 <= k; i += 16) LoadF16x16(w + i).Store(dst + i);
+        }
+        for (; i < k; i++) dst[i] = ToFloat(w[i], bf16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float ToFloat(ushort v, bool bf16) => bf16 ? Numerics.BFloat16ToFloat(v) : Numerics.HalfToFloat(v);
+
+    /// <summary>Plain scalar loops: the reference twins the tests compare the SIMD paths against.</summary>
+    public static class Reference
+    {
+        public static double Dot(float* w, float* x, int k)
+        {
+            double s = 0;
+            for (int i = 0; i < k; i++) s += (double)w[i] * x[i];
+            return s;
+        }
+
+        public static double DotHalf(ushort* w, float* x, int k, bool bf16)
+        {
+            double s = 0;
+            for (int i = 0; i < k; i++) s += (double)(bf16 ? Numerics.BFloat16ToFloat(w[i]) : (float)BitConverter.UInt16BitsToHalf(w[i])) * x[i];
+            return s;
+        }
+    }
+}

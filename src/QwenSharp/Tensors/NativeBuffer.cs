@@ -1,0 +1,40 @@
+using System.Runtime.InteropServices;
+
+namespace QwenSharp.Tensors;
+
+/// <summary>A growable, 64-byte-aligned block of native memory for scratch and weights (no GC involvement).</summary>
+public unsafe struct NativeBuffer : IDisposable
+{
+    byte* _ptr;
+    long _capacity;
+
+    public NativeBuffer(long bytes)
+    {
+        _ptr = null;
+        _capacity = 0;
+        if (bytes > 0) EnsureCapacity(bytes);
+    }
+
+    public readonly byte* Pointer => _ptr;
+    public readonly long Capacity => _capacity;
+
+    /// <summary>Grows to at least <paramref name="bytes"/> (contents are not preserved), zero-filled.</summary>
+    public void EnsureCapacity(long bytes)
+    {
+        if (bytes <= _capacity) return;
+        if (_ptr != null) NativeMemory.AlignedFree(_ptr);
+        long size = Math.Max(bytes, _capacity + _capacity / 2);
+        _ptr = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
+        NativeMemory.Clear(_ptr, (nuint)size);
+        _capacity = size;
+    }
+
+    public readonly Span<T> AsSpan<T>(long count) where T : unmanaged => new(_ptr, checked((int)count));
+
+    public void Dispose()
+    {
+        if (_ptr != null) NativeMemory.AlignedFree(_ptr);
+        _ptr = null;
+        _capacity = 0;
+    }
+}
