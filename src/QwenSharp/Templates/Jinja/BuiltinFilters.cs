@@ -246,7 +246,10 @@ internal static partial class BuiltinFilters
         string indention = width is string ws ? ws : width is SafeString wm ? wm.Value : new string(' ', (int)Math.Clamp(PyOps.ToIndex(width, "width"), 0, ctx.Limits.MaxOutputLength));
         bool first = b[1] is not Missing && PyOps.Truthy(b[1]);
         bool blank = b[2] is not Missing && PyOps.Truthy(b[2]);
-        string s = ctx.Str(v) + "\n";
+        if (v is Undefined u) throw u.Fail();
+        if (v is List<object?>) throw new JinjaError("AttributeError", "'list' object has no attribute 'splitlines'");
+        if (!PyOps.TryString(v, out var text)) throw JinjaError.Type($"unsupported operand type(s) for +=: '{PyOps.TypeName(v)}' and 'str'");
+        string s = text + "\n";
         var lines = PyText.SplitLines(s).Cast<string>().ToList();
         ctx.CheckLength(s.Length + (long)indention.Length * (lines.Count + 1));
         var sb = new StringBuilder();
@@ -370,6 +373,7 @@ internal static partial class BuiltinFilters
             if (a.Named != null) foreach (var (k, x) in a.Named) rest.AddNamed(k, x);
             func = item => ctx.Track(filter(ctx, item, rest));
         }
+        if (!PyOps.Truthy(v)) return new List<object?>(); // Jinja2: `if value: for item in value: ...`
         var items = PyOps.Iterate(v);
         var result = new List<object?>(items.Count);
         foreach (var item in items) result.Add(func(item));
@@ -419,6 +423,7 @@ internal static partial class BuiltinFilters
             test = PyOps.Truthy;
         }
         var result = new List<object?>();
+        if (!PyOps.Truthy(v)) return result; // Jinja2: `if value: for item in value: ...`
         foreach (var item in PyOps.Iterate(v))
             if (test(transform(item)) == keep) result.Add(item);
         return result;
@@ -435,6 +440,7 @@ internal static partial class BuiltinFilters
     {
         a.Bind("reverse", []);
         if (PyOps.TryString(v, out var s)) return PyText.Reverse(s);
+        if (!PyOps.IsIterable(v)) throw new JinjaError("FilterArgumentError", "argument must be iterable");
         var items = new List<object?>(PyOps.Iterate(v));
         items.Reverse();
         return items;
@@ -487,13 +493,11 @@ internal static partial class BuiltinFilters
         var b = a.Bind("sort", ["reverse", "case_sensitive", "attribute"]);
         bool reverse = b[0] is not Missing && PyOps.Truthy(b[0]);
         bool caseSensitive = b[1] is not Missing && PyOps.Truthy(b[1]);
-        Func<object?, object?> key;
-        if (b[2] is string attrs && attrs.Contains(','))
-        {
-            var getters = attrs.Split(',').Select(p => AttrGetter(p.Trim(), ignoreCase: !caseSensitive)).ToArray();
-            key = item => new List<object?>(getters.Select(g => g(item)));
-        }
-        else key = AttrGetter(b[2] is Missing ? null : b[2], ignoreCase: !caseSensitive);
+        // Jinja2's make_multi_attrgetter: the key is always a list (one entry per comma-separated attribute),
+        // so items whose attribute is missing compare equal instead of failing.
+        var getters = (b[2] is string attrs ? attrs.Split(',').Select(p => (object?)p.Trim()) : [b[2] is Missing ? null : b[2]])
+            .Select(p => AttrGetter(p, ignoreCase: !caseSensitive)).ToArray();
+        Func<object?, object?> key = item => new List<object?>(getters.Select(g => g(item)));
         return StableSort(PyOps.Iterate(v), key, reverse);
     }
 
@@ -546,14 +550,17 @@ internal static partial class BuiltinFilters
     static object? Truncate(RenderContext ctx, object? v, CallArgs a)
     {
         var b = a.Bind("truncate", ["length", "killwords", "end", "leeway"]);
-        string s = ctx.Str(v);
         long length = b[0] is Missing ? 255 : PyOps.ToIndex(b[0], "length");
         bool killwords = b[1] is not Missing && PyOps.Truthy(b[1]);
         string end = b[2] is Missing ? "..." : ctx.Str(b[2]);
         long leeway = b[3] is Missing or null ? 5 : PyOps.ToIndex(b[3], "leeway");
         if (length < end.Length) throw new JinjaError("AssertionError", $"expected length >= {end.Length}, got {length}");
         if (leeway < 0) throw new JinjaError("AssertionError", $"expected leeway >= 0, got {leeway}");
-        if (PyText.Length(s) <= length + leeway) return s;
+        if (PyOps.Length(v) <= length + leeway) return v; // Jinja2 returns the value itself, not its str()
+        if (v is PyDict) throw JinjaError.Type("unhashable type: 'slice'");
+        if (!PyOps.TryString(v, out var s))
+            throw killwords ? JinjaError.Type($"can only concatenate {PyOps.TypeName(v)} (not \"str\") to {PyOps.TypeName(v)}")
+                : new JinjaError("AttributeError", $"'{PyOps.TypeName(v)}' object has no attribute 'rsplit'");
         string head = PyText.Slice(s, null, length - end.Length, null);
         if (killwords) return head + end;
         int space = head.LastIndexOf(' ');

@@ -24,6 +24,7 @@ internal static class PyOps
         LoopContext => "LoopContext",
         Macro => "Macro",
         PySlice => "slice",
+        PyDictView view => view.Kind,
         BoundMethod => "builtin_function_or_method",
         JinjaCallable => "function",
         _ => v.GetType().Name,
@@ -41,6 +42,7 @@ internal static class PyOps
         List<object?> list => list.Count > 0,
         PyTuple t => t.Count > 0,
         PyDict d => d.Count > 0,
+        PyDictView view => view.Count > 0,
         Undefined => false,
         _ => true,
     };
@@ -175,6 +177,9 @@ internal static class PyOps
                 return false;
             case PyDict d:
                 return d.ContainsKey(item);
+            case PyDictView view:
+                foreach (var x in view) if (Equal(x, item)) return true;
+                return false;
             case Undefined:
                 return false;
             default:
@@ -192,11 +197,12 @@ internal static class PyOps
         string s => PyText.CodePoints(s),
         SafeString m => PyText.CodePoints(m.Value),
         PyDict d => d.Keys.ToList(),
+        PyDictView view => view,
         Undefined => Array.Empty<object?>(),
         _ => throw JinjaError.Type($"'{TypeName(v)}' object is not iterable"),
     };
 
-    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or Undefined;
+    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or PyDictView or Undefined;
 
     public static long Length(object? v) => v switch
     {
@@ -205,6 +211,7 @@ internal static class PyOps
         List<object?> list => list.Count,
         PyTuple t => t.Count,
         PyDict d => d.Count,
+        PyDictView view => view.Count,
         Undefined => 0,
         _ => throw JinjaError.Type($"object of type '{TypeName(v)}' has no len()"),
     };
