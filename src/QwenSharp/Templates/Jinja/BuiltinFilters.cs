@@ -454,7 +454,18 @@ internal static partial class BuiltinFilters
         if (method is not ("common" or "ceil" or "floor")) throw new JinjaError("FilterArgumentError", "method must be common, ceil or floor");
         if (v is Undefined u) throw u.Fail();
         if (!PyOps.IsNumber(v)) throw JinjaError.Type($"type {PyOps.TypeName(v)} doesn't define __round__ method");
-        if (method == "common" && PyInt.IsInt(v) && precision >= 0) return v is bool flag ? (flag ? 1L : 0L) : v;
+        if (method == "common" && PyInt.IsInt(v))
+        {
+            var x = PyInt.ToBig(v!);
+            if (precision >= 0) return PyInt.Normalize(x);
+            if (precision < -400) return 0L;
+            // Python's round(int, -n): to a multiple of 10**n, ties to even.
+            var m = BigInteger.Pow(10, (int)-precision);
+            var (q, r) = PyInt.DivMod(x, m);
+            var twice = 2 * r;
+            if (twice > m || (twice == m && !q.IsEven)) q += 1;
+            return PyInt.Normalize(q * m);
+        }
         double d = PyOps.ToDouble(v!);
         double scale = Math.Pow(10, precision);
         if (method == "common")
