@@ -4,16 +4,19 @@ using QwenSharp.Templates;
 
 namespace QwenSharp.Tests.Templates;
 
-/// <summary>3000 random expressions and statement forms on random data (engine/random-cases.jsonl, made by
-/// engine/make_random_cases.py with Python Jinja2): same output, or an error of the same Python class.</summary>
+/// <summary>Random cases made with Python Jinja2: 3000 expressions and statement forms on random data
+/// (engine/make_random_cases.py) and 1500 number and formatting expressions (engine/make_number_cases.py).
+/// Same output, or an error of the same Python class.</summary>
 public class RandomCaseTests
 {
-    [Fact]
-    public void Random_cases_match_python_jinja2()
+    [Theory]
+    [InlineData("random-cases.jsonl", 3000)]
+    [InlineData("number-cases.jsonl", 1500)]
+    public void Random_cases_match_python_jinja2(string file, int expectedCount)
     {
         var failures = new List<string>();
         int count = 0;
-        foreach (var line in File.ReadLines(Path.Combine(TemplateFixtures.Dir, "engine", "random-cases.jsonl")))
+        foreach (var line in File.ReadLines(Path.Combine(TemplateFixtures.Dir, "engine", file)))
         {
             count++;
             var o = JsonNode.Parse(line)!.AsObject();
@@ -26,7 +29,7 @@ public class RandomCaseTests
             if (!ok)
                 failures.Add($"{JsonSerializer.Serialize(template)} with {o["vars"]!.ToJsonString()}: expected {JsonSerializer.Serialize(expected) ?? error}, got {(actual != null ? JsonSerializer.Serialize(actual) : actualError)}");
         }
-        Assert.Equal(3000, count);
+        Assert.Equal(expectedCount, count);
         Assert.True(failures.Count == 0, $"{failures.Count} differences:\n" + string.Join("\n", failures.Take(20)));
     }
 

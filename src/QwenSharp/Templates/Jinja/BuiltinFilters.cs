@@ -468,12 +468,33 @@ internal static partial class BuiltinFilters
         }
         double d = PyOps.ToDouble(v!);
         double scale = Math.Pow(10, precision);
-        if (method == "common")
-        {
-            if (double.IsInfinity(d) || double.IsNaN(d)) return d;
-            return precision is >= 0 and <= 15 ? Math.Round(d, (int)precision, MidpointRounding.ToEven) : Math.Round(d * scale, MidpointRounding.ToEven) / scale;
-        }
-        return (method == "ceil" ? Math.Ceiling(d * scale) : Math.Floor(d * scale)) / scale;
+        if (method == "common") return RoundHalfEven(d, precision);
+        double whole = method == "ceil" ? Math.Ceiling(d * scale) : Math.Floor(d * scale);
+        if (!double.IsFinite(whole)) throw new JinjaError(double.IsNaN(whole) ? "ValueError" : "OverflowError", $"cannot convert float {(double.IsNaN(whole) ? "NaN" : "infinity")} to integer");
+        return (whole + 0.0) / scale; // math.floor/ceil return ints, so -0.0 becomes 0
+    }
+
+    /// <summary>Python's round(float, n): the exact binary value rounded half-to-even at the n-th decimal, then
+    /// read back as the nearest float (Math.Round scales by 10^n and loses precision on large values).</summary>
+    static double RoundHalfEven(double x, long n)
+    {
+        if (!double.IsFinite(x) || x == 0) return x;
+        if (n > 340) return x;
+        if (n < -340) return Math.CopySign(0.0, x);
+        long bits = BitConverter.DoubleToInt64Bits(x);
+        int exp = (int)((bits >> 52) & 0x7FF);
+        long frac = bits & 0xFFFFFFFFFFFFFL;
+        BigInteger m = exp == 0 ? frac : frac | (1L << 52);
+        int e = (exp == 0 ? 1 : exp) - 1075; // |x| = m * 2^e
+        BigInteger num = m, den = BigInteger.One;
+        if (e >= 0) num <<= e; else den <<= -e;
+        if (n >= 0) num *= BigInteger.Pow(10, (int)n); else den *= BigInteger.Pow(10, (int)-n);
+        var (q, r) = PyInt.DivMod(num, den);
+        var twice = 2 * r;
+        if (twice > den || (twice == den && !q.IsEven)) q += 1;
+        string text = q.ToString(CultureInfo.InvariantCulture) + "e" + (-n).ToString(CultureInfo.InvariantCulture);
+        double result = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return x < 0 ? -result : result;
     }
 
     static object? Slice(RenderContext ctx, object? v, CallArgs a)

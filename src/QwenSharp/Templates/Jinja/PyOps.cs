@@ -315,7 +315,7 @@ internal static class PyOps
         {
             double y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", a is double || b is double ? "float division by zero" : "division by zero");
-            if (PyInt.IsInt(a) && PyInt.IsInt(b) && (a is BigInteger || b is BigInteger)) return (double)PyInt.ToBig(a!) / (double)PyInt.ToBig(b!);
+            if (PyInt.IsInt(a) && PyInt.IsInt(b)) return PyInt.TrueDivide(PyInt.ToBig(a!), PyInt.ToBig(b!));
             return ToDouble(a!) / y;
         }
         throw Unsupported("/", a, b);
@@ -334,9 +334,21 @@ internal static class PyOps
         {
             double x = ToDouble(a!), y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", "float floor division by zero");
-            return Math.Floor(x / y);
+            return FloatFloorDiv(x, y);
         }
         throw Unsupported("//", a, b);
+    }
+
+    /// <summary>CPython's float floor division (float_divmod): exact in cases where floor(x / y) is not.</summary>
+    static double FloatFloorDiv(double x, double y)
+    {
+        double mod = x % y;
+        double div = (x - mod) / y;
+        if (mod != 0 && (y < 0) != (mod < 0)) div -= 1.0;
+        if (div == 0) return Math.CopySign(0.0, x / y);
+        double floor = Math.Floor(div);
+        if (div - floor > 0.5) floor += 1.0;
+        return floor;
     }
 
     public static object? Mod(RenderContext ctx, object? a, object? b)
@@ -355,7 +367,8 @@ internal static class PyOps
             double x = ToDouble(a!), y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", "float modulo");
             double r = x % y;
-            if (r != 0 && (r < 0) != (y < 0)) r += y;
+            if (r != 0) { if ((r < 0) != (y < 0)) r += y; }
+            else r = Math.CopySign(0.0, y);
             return r;
         }
         throw Unsupported("%", a, b);
@@ -385,7 +398,9 @@ internal static class PyOps
             double x = ToDouble(a!), y = ToDouble(b!);
             if (x == 0 && y < 0) throw new JinjaError("ZeroDivisionError", "0.0 cannot be raised to a negative power");
             if (x < 0 && y != Math.Floor(y)) throw JinjaError.Value("complex results are not supported");
-            return Math.Pow(x, y);
+            double result = Math.Pow(x, y);
+            if (double.IsInfinity(result) && double.IsFinite(x) && double.IsFinite(y)) throw new JinjaError("OverflowError", "(34, 'Numerical result out of range')");
+            return result;
         }
         throw Unsupported("** or pow()", a, b);
     }
