@@ -155,7 +155,7 @@ internal static partial class BuiltinFilters
             }
             result.Add(tmp);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     static object? Default(RenderContext ctx, object? v, CallArgs a)
@@ -195,6 +195,7 @@ internal static partial class BuiltinFilters
     static object? Last(RenderContext ctx, object? v, CallArgs a)
     {
         a.Bind("last", []);
+        if (v is PyGenerator g) throw JinjaError.Type($"'{g.Kind}' object is not reversible");
         var items = PyOps.Iterate(v);
         return items.Count > 0 ? items[^1] : Undefined.WithHint("No last item, sequence was empty.");
     }
@@ -327,8 +328,8 @@ internal static partial class BuiltinFilters
         a.Bind("items", []);
         return v switch
         {
-            Undefined => new List<object?>(),
-            PyDict d => ObjectMethods.Items(d),
+            Undefined => new PyGenerator("generator", new List<object?>()),
+            PyDict d => new PyGenerator("generator", ObjectMethods.Items(d)),
             _ => throw JinjaError.Type("Can only get item pairs from a mapping."),
         };
     }
@@ -373,11 +374,10 @@ internal static partial class BuiltinFilters
             if (a.Named != null) foreach (var (k, x) in a.Named) rest.AddNamed(k, x);
             func = item => ctx.Track(filter(ctx, item, rest));
         }
-        if (!PyOps.Truthy(v)) return new List<object?>(); // Jinja2: `if value: for item in value: ...`
-        var items = PyOps.Iterate(v);
-        var result = new List<object?>(items.Count);
-        foreach (var item in items) result.Add(func(item));
-        return result;
+        var result = new List<object?>();
+        if (PyOps.Truthy(v)) // Jinja2: `if value: for item in value: ...`
+            foreach (var item in PyOps.Iterate(v)) result.Add(func(item));
+        return new PyGenerator("generator", result);
     }
 
     static object? MinMax(RenderContext ctx, object? v, CallArgs a, string name)
@@ -423,10 +423,10 @@ internal static partial class BuiltinFilters
             test = PyOps.Truthy;
         }
         var result = new List<object?>();
-        if (!PyOps.Truthy(v)) return result; // Jinja2: `if value: for item in value: ...`
-        foreach (var item in PyOps.Iterate(v))
-            if (test(transform(item)) == keep) result.Add(item);
-        return result;
+        if (PyOps.Truthy(v)) // Jinja2: `if value: for item in value: ...`
+            foreach (var item in PyOps.Iterate(v))
+                if (test(transform(item)) == keep) result.Add(item);
+        return new PyGenerator("generator", result);
     }
 
     static object? Replace(RenderContext ctx, object? v, CallArgs a)
@@ -443,7 +443,14 @@ internal static partial class BuiltinFilters
         if (!PyOps.IsIterable(v)) throw new JinjaError("FilterArgumentError", "argument must be iterable");
         var items = new List<object?>(PyOps.Iterate(v));
         items.Reverse();
-        return items;
+        // reversed() of a list is an iterator; a generator cannot be reversed, so Jinja2 makes it a list.
+        return v switch
+        {
+            PyGenerator => items,
+            List<object?> => new PyGenerator("list_reverseiterator", items),
+            PyDict => new PyGenerator("dict_reversekeyiterator", items),
+            _ => new PyGenerator("reversed", items),
+        };
     }
 
     static object? Round(RenderContext ctx, object? v, CallArgs a)
@@ -517,7 +524,7 @@ internal static partial class BuiltinFilters
             if (fill != null && n >= extra) tmp.Add(fill);
             result.Add(tmp);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     static object? Sort(RenderContext ctx, object? v, CallArgs a)
@@ -613,7 +620,7 @@ internal static partial class BuiltinFilters
             seen.Set(k, null);
             result.Add(item);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     [GeneratedRegex(@"([-\s({\[<]+)")]

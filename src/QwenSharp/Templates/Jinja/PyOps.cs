@@ -25,6 +25,7 @@ internal static class PyOps
         Macro => "Macro",
         PySlice => "slice",
         PyDictView view => view.Kind,
+        PyGenerator g => g.Kind,
         BoundMethod => "builtin_function_or_method",
         JinjaCallable => "function",
         _ => v.GetType().Name,
@@ -180,6 +181,9 @@ internal static class PyOps
             case PyDictView view:
                 foreach (var x in view) if (Equal(x, item)) return true;
                 return false;
+            case PyGenerator g:
+                foreach (var x in g.Take()) if (Equal(x, item)) return true;
+                return false;
             case Undefined:
                 return false;
             default:
@@ -198,11 +202,12 @@ internal static class PyOps
         SafeString m => PyText.CodePoints(m.Value),
         PyDict d => d.Keys.ToList(),
         PyDictView view => view,
+        PyGenerator g => g.Take(),
         Undefined => Array.Empty<object?>(),
         _ => throw JinjaError.Type($"'{TypeName(v)}' object is not iterable"),
     };
 
-    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or PyDictView or Undefined;
+    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or PyDictView or PyGenerator or Undefined;
 
     public static long Length(object? v) => v switch
     {

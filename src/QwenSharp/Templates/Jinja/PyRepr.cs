@@ -78,6 +78,9 @@ internal static class PyRepr
                 for (int i = 0; i < view.Count; i++) { if (i > 0) sb.Append(", "); Write(sb, view[i], true, depth + 1, maxLength); }
                 sb.Append("])");
                 break;
+            case PyGenerator g:
+                sb.Append(g.Kind == "generator" ? "<generator object>" : $"<{g.Kind} object>");
+                break;
             case Namespace ns:
                 sb.Append("<Namespace ");
                 Write(sb, ns.Attributes, true, depth + 1, maxLength);
