@@ -1,0 +1,136 @@
+using QwenSharp.Formats;
+using QwenSharp.Models;
+using QwenSharp.Tensors;
+using QwenSharp.Tensors.Quantization;
+using Xunit.Abstractions;
+
+namespace QwenSharp.Tests.Models;
+
+/// <summary>
+/// Quantized GGUF files made by llama.cpp's quantizer: our logits against llama.cpp's on the same file
+/// (cosine ≥ 0.999 at every position, same argmax at ≥ 98% of positions), and our quantizers against the
+/// bytes / the error of llama.cpp's on the same weights.
+/// </summary>
+public class QuantizedParityTests(ITestOutputHelper output)
+{
+    static string LocalDir => Path.Combine(TestPaths.Fixtures, "quantized", "qwen3-tiny");
+
+    public static TheoryData<string> LocalTypes => new("Q8_0", "Q4_0", "Q4_K_M", "Q6_K");
+
+    [Theory]
+    [MemberData(nameof(LocalTypes))]
+    public void LocalQuantizedGgufMatchesLlamaCpp(string type) =>
+        CheckParity(Path.Combine(LocalDir, $"qwen3-tiny-{type}.gguf"), Path.Combine(LocalDir, $"logits-llamacpp-{type}.json"), $"qwen3-tiny {type}");
+
+    void CheckParity(string gguf, string reference, string label)
+    {
+        using var model = QwenModel.Load(gguf);
+        int positions = 0, agree = 0;
+        foreach (var s in Reference.Logits(reference))
+        {
+            var mine = Reference.Run(model, s.Tokens);
+            var (maxAbs, minCos, a) = Reference.Compare(mine, s.Logits);
+            output.WriteLine($"{label}, {s.Name}: max abs {maxAbs:e2}, min cos {minCos:f6}, argmax {a}/{s.Tokens.Length}");
+            Assert.True(minCos >= 0.999, $"{label}/{s.Name}: min cosine {minCos} < 0.999");
+            positions += s.Tokens.Length;
+            agree += a;
+        }
+        Assert.True(agree >= 0.98 * positions, $"{label}: argmax agrees at {agree}/{positions} positions (< 98%)");
+    }
+
+    public static TheoryData<string, string> SharedQuantizedGgufs()
+    {
+        var data = new TheoryData<string, string>();
+        if (TestPaths.SharedFixtures is not { } root) { data.Add("none", "none"); return data; }
+        foreach (var dir in Directory.GetDirectories(Path.Combine(root, "models")).Order())
+            foreach (var t in new[] { "Q8_0", "Q4_0", "Q4_K_M", "Q6_K" })
+                if (File.Exists(Path.Combine(dir, "gguf", $"{Path.GetFileName(dir)}-{t}.gguf"))) data.Add(Path.GetFileName(dir), t);
+        return data;
+    }
+
+    [SharedFixtureTheory]
+    [MemberData(nameof(SharedQuantizedGgufs))]
+    public void SharedQuantizedGgufMatchesLlamaCpp(string name, string type)
+    {
+        string dir = Path.Combine(TestPaths.SharedFixtures!, "models", name);
+        CheckParity(Path.Combine(dir, "gguf", $"{name}-{type}.gguf"), Path.Combine(dir, "reference", $"logits-llamacpp-{type}.json"), $"{name} {type}");
+    }
+
+    /// <summary>The F16 weights llama.cpp quantized, written by our exporter from the same bf16 safetensors.</summary>
+    static GgufFile ExportF16()
+    {
+        string path = Path.Combine(TestPaths.NewTempDir(), "qwen3-tiny-F16.gguf");
+        ParityTests.ExportGguf(Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny"), path, GgmlType.F16);
+        return new GgufFile(path);
+    }
+
+    static unsafe float[] Floats(GgufFile f, GgufTensorInfo t)
+    {
+        long cols = t.Shape[^1], rows = t.Elements / cols;
+        var v = new float[t.Elements];
+        MatrixFactory.Dequantize(t.Type, f.DataPointer(t), rows, (int)cols, v, t.Name);
+        return v;
+    }
+
+    [Theory]
+    [InlineData("Q8_0")]
+    [InlineData("Q4_0")]
+    public unsafe void QuantizerReproducesLlamaCppBytes(string fileType)
+    {
+        using var f16 = ExportF16();
+        using var quant = new GgufFile(Path.Combine(LocalDir, $"qwen3-tiny-{fileType}.gguf"));
+        int compared = 0;
+        foreach (var t in quant.Tensors)
+        {
+            if (t.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0)) continue;
+            Assert.True(f16.TryGetTensor(t.Name, out var src));
+            var x = Floats(f16, src);
+            var mine = new byte[t.ByteSize];
+            long cols = t.Shape[^1], rowBytes = GgmlTypeInfo.RowBytes(t.Type, cols);
+            fixed (float* xp = x) fixed (byte* d = mine)
+                for (long r = 0; r < t.Elements / cols; r++) BlockQuantizer.Row(t.Type, xp + r * cols, d + r * rowBytes, (int)cols);
+            var theirs = new ReadOnlySpan<byte>(quant.DataPointer(t), checked((int)t.ByteSize));
+            int diff = 0;
+            for (int i = 0; i < mine.Length; i++) if (mine[i] != theirs[i]) diff++;
+            Assert.True(diff == 0, $"{t.Name} ({t.Type}): {diff} of {mine.Length} bytes differ from llama.cpp's");
+            compared++;
+        }
+        Assert.True(compared > 0);
+        output.WriteLine($"{fileType}: {compared} tensors byte-identical");
+    }
+
+    [Theory]
+    [InlineData("Q4_K_M")]
+    [InlineData("Q6_K")]
+    public unsafe void KQuantizerErrorNoWorseThanLlamaCpp(string fileType)
+    {
+        using var f16 = ExportF16();
+        using var quant = new GgufFile(Path.Combine(LocalDir, $"qwen3-tiny-{fileType}.gguf"));
+        int compared = 0;
+        foreach (var t in quant.Tensors)
+        {
+            if (t.Type is not (GgmlType.Q4_K or GgmlType.Q6_K)) continue;
+            Assert.True(f16.TryGetTensor(t.Name, out var src));
+            var x = Floats(f16, src);
+            var theirs = Floats(quant, t);
+            long cols = t.Shape[^1], rows = t.Elements / cols, rowBytes = GgmlTypeInfo.RowBytes(t.Type, cols);
+            var q = new byte[rows * rowBytes];
+            var mine = new float[x.Length];
+            fixed (float* xp = x) fixed (byte* d = q)
+            {
+                for (long r = 0; r < rows; r++) BlockQuantizer.Row(t.Type, xp + r * cols, d + r * rowBytes, (int)cols);
+                MatrixFactory.Dequantize(t.Type, d, rows, (int)cols, mine, t.Name);
+            }
+            double eMine = 0, eTheirs = 0;
+            for (int i = 0; i < x.Length; i++)
+            {
+                eMine += (mine[i] - x[i]) * (double)(mine[i] - x[i]);
+                eTheirs += (theirs[i] - x[i]) * (double)(theirs[i] - x[i]);
+            }
+            output.WriteLine($"{t.Name} {t.Type}: squared error ours {eMine:e4}, llama.cpp {eTheirs:e4}");
+            Assert.True(eMine <= eTheirs * 1.0001, $"{t.Name} ({t.Type}): our error {eMine} > llama.cpp's {eTheirs}");
+            compared++;
+        }
+        Assert.True(compared > 0);
+    }
+}
