@@ -38,6 +38,42 @@ public class QuantizedParityTests(ITestOutputHelper output)
         Assert.True(agree >= 0.98 * positions, $"{label}: argmax agrees at {agree}/{positions} positions (< 98%)");
     }
 
+    [Fact]
+    public void OnTheFlyQ8_0FromSafetensorsMatchesLlamaCppQ8_0File()
+    {
+        using var model = QwenModel.Load(Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny"), new ModelLoadOptions { Quantize = GgmlType.Q8_0 });
+        Assert.Equal(GgmlType.Q8_0, model.Layers[0].Mlp is DenseMlp d ? d.DownProj.Weight.Type : GgmlType.F32);
+        int positions = 0, agree = 0;
+        foreach (var s in Reference.Logits(Path.Combine(LocalDir, "logits-llamacpp-Q8_0.json")))
+        {
+            var (maxAbs, minCos, a) = Reference.Compare(Reference.Run(model, s.Tokens), s.Logits);
+            output.WriteLine($"--quantize q8_0 vs llama.cpp Q8_0 file, {s.Name}: max abs {maxAbs:e2}, min cos {minCos:f6}, argmax {a}/{s.Tokens.Length}");
+            Assert.True(minCos >= 0.999, $"{s.Name}: min cosine {minCos}");
+            positions += s.Tokens.Length; agree += a;
+        }
+        Assert.True(agree >= 0.98 * positions);
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q5_1)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void OnTheFlyQuantizationStaysCloseToFloat(GgmlType type)
+    {
+        string dir = Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny");
+        using var model = QwenModel.Load(dir, new ModelLoadOptions { Quantize = type });
+        Assert.Equal(type, model.Layers[0].SelfAttn.QProj.Weight.Type);
+        var s = Reference.Logits(Path.Combine(dir, "reference", "logits-numpy.json"))[0];
+        var (maxAbs, minCos, a) = Reference.Compare(Reference.Run(model, s.Tokens), s.Logits);
+        output.WriteLine($"--quantize {type} vs float reference: max abs {maxAbs:e2}, min cos {minCos:f6}, argmax {a}/{s.Tokens.Length}");
+        // The tiny random models lose a lot to 4-bit quantization (fixtures README: cosine 0.95-0.97 vs float for Q4_0/Q4_K_M).
+        Assert.True(minCos >= 0.9, $"{type}: min cosine {minCos} vs the float reference");
+    }
+
     public static TheoryData<string, string> SharedQuantizedGgufs()
     {
         var data = new TheoryData<string, string>();
