@@ -74,6 +74,34 @@ public class QuantizedParityTests(ITestOutputHelper output)
         Assert.True(minCos >= 0.9, $"{type}: min cosine {minCos} vs the float reference");
     }
 
+    [Theory]
+    [MemberData(nameof(LocalTypes))]
+    public unsafe void QuantizeCommandOutputMatchesLlamaCppFile(string scheme)
+    {
+        // Same tensor types as llama.cpp's quantizer picked, bytes identical for Q8_0/Q4_0, and llama.cpp-level logits.
+        string hf = Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny");
+        var cfg = ModelConfig.FromConfigJson(Path.Combine(hf, "config.json"));
+        string path = Path.Combine(TestPaths.NewTempDir(), $"ours-{scheme}.gguf");
+        using (var src = WeightSource.OpenSafetensors(hf))
+            GgufExport.Write(cfg, src, path, new QuantizedEncoder(scheme, cfg.NumHiddenLayers, hasOutputTensor: !cfg.TieWordEmbeddings), "qwen3-tiny");
+        using (var ours = new GgufFile(path))
+        using (var theirs = new GgufFile(Path.Combine(LocalDir, $"qwen3-tiny-{scheme}.gguf")))
+        {
+            int identical = 0;
+            foreach (var t in theirs.Tensors)
+            {
+                Assert.True(ours.TryGetTensor(t.Name, out var o), $"{t.Name} missing");
+                Assert.True(t.Type == o.Type, $"{t.Name}: ours {o.Type}, llama.cpp {t.Type}");
+                Assert.Equal(t.Shape, o.Shape);
+                bool same = new ReadOnlySpan<byte>(ours.DataPointer(o), (int)o.ByteSize).SequenceEqual(new ReadOnlySpan<byte>(theirs.DataPointer(t), (int)t.ByteSize));
+                if (same) identical++;
+                if (t.Type is GgmlType.Q8_0 or GgmlType.Q4_0) Assert.True(same, $"{t.Name} ({t.Type}) bytes differ");
+            }
+            output.WriteLine($"{scheme}: {identical}/{theirs.Tensors.Count} tensors byte-identical to llama.cpp's file");
+        }
+        CheckParity(path, Path.Combine(LocalDir, $"logits-llamacpp-{scheme}.json"), $"our {scheme} file");
+    }
+
     public static TheoryData<string, string> SharedQuantizedGgufs()
     {
         var data = new TheoryData<string, string>();
