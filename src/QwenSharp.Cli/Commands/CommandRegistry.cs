@@ -9,5 +9,7 @@ public static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return LogitsCommand.Create();
+        yield return BenchCommand.Create();
+        yield return QuantizeCommand.Create();
     }
 }
