@@ -30,19 +30,30 @@ public sealed class SideBySide : IBenchmark
         var theirs = new List<LlamaCppRunner.Result>();
         long weightBytes = 0;
         int vocab = 0;
+        var busy = new List<string>();
         for (int r = 0; r < rounds; r++)
         {
             {
+                double before = Quiet.WaitForQuiet();
+                var win = Quiet.Start();
                 var sw = Stopwatch.StartNew();
                 using var m = QwenModel.Load(model);
                 double load = sw.Elapsed.TotalSeconds;
                 weightBytes = BytesPerToken(m);
                 vocab = m.Config.VocabSize;
+                long alloc0 = GC.GetTotalAllocatedBytes(true);
                 ours.Add(BenchCommand.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load));
+                long alloc = GC.GetTotalAllocatedBytes(true) - alloc0;
+                busy.Add($"round {r + 1}: QwenSharp other-process load {win.OtherCores():F2} cores (before {before:F2}), managed allocation during all runs {alloc / 1024.0:F0} KiB");
                 if (a.Has("profile") && r == 0) Profile(m, pool);
             }
             GC.Collect();
-            theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab));
+            {
+                double before = Quiet.WaitForQuiet();
+                var win = Quiet.Start();
+                theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab));
+                busy.Add($"round {r + 1}: llama.cpp other-process load {win.OtherCores():F2} cores (before {before:F2})");
+            }
         }
         double Med(IEnumerable<double> v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
         double oPre = Med(ours.Select(o => o.PrefillTokensPerSecond)), oDec = Med(ours.Select(o => o.DecodeTokensPerSecond));
@@ -56,6 +67,7 @@ public sealed class SideBySide : IBenchmark
         Console.WriteLine($"| llama.cpp | {lLoad:F2} | {lPre:F1} | {lDec:F1} | {lDec / bound:P0} |");
         Console.WriteLine($"| QwenSharp | {oLoad:F2} | {oPre:F1} | {oDec:F1} | {oDec / bound:P0} |");
         Console.WriteLine($"| ratio | | {oPre / lPre:F2}x | {oDec / lDec:F2}x | |");
+        foreach (var b in busy) Console.WriteLine(b);
         Console.WriteLine($"peak rss (QwenSharp process, both engines): {BenchCommand.PeakRss() / 1048576.0:F0} MiB; file {new FileInfo(model).Length / 1048576.0:F0} MiB");
         return 0;
     }

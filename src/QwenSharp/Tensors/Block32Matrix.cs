@@ -105,12 +105,25 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
 
     public override void Compute(in MatMulInput x, int n, float* y, int ldy, int r0, int r1)
     {
-        float* out4 = stackalloc float[4];
+        float* out4 = stackalloc float[8];
         for (int r = r0; r < r1; r += 4)
         {
             byte* g = _data + (r / 4) * _groupStride;
             int valid = Math.Min(4, Rows - r);
-            for (int i = 0; i < n; i++)
+            int i = 0;
+            if (Avx2.IsSupported)
+            {
+                // Batches (prefill): 4 rows × 2 inputs per pass, each weight vector loaded once for both inputs.
+                for (; i + 2 <= n; i += 2)
+                {
+                    byte* xa = x.Quantized + (long)i * x.QuantizedStride;
+                    var acc = _type == GgmlType.Q8_0 ? DotQ8_0x2(g, xa, xa + x.QuantizedStride) : DotU8x2(g, xa, xa + x.QuantizedStride);
+                    acc.Store(out4);
+                    float* ya = y + (long)i * ldy + r, yb = ya + ldy;
+                    for (int k = 0; k < valid; k++) { ya[k] = out4[k]; yb[k] = out4[4 + k]; }
+                }
+            }
+            for (; i < n; i++)
             {
                 byte* xq = x.Quantized + (long)i * x.QuantizedStride;
                 if (Avx2.IsSupported)
@@ -206,6 +219,89 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         v = Avx2.Shuffle(v, Vector256.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3).AsByte());
         var bit = Vector256.Create(0x8040201008040201UL).AsByte();
         return Avx2.CompareEqual(v & bit, bit) & Vector256.Create((byte)0x10);
+    }
+
+    /// <summary>Sums 4 rows × 2 inputs of int32x8 dots into [input a: rows 0-3 | input b: rows 0-3].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Reduce8(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
+                                  Vector256<int> b0, Vector256<int> b1, Vector256<int> b2, Vector256<int> b3)
+    {
+        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a0, a1), Avx2.HorizontalAdd(a2, a3));
+        var u = Avx2.HorizontalAdd(Avx2.HorizontalAdd(b0, b1), Avx2.HorizontalAdd(b2, b3));
+        return Avx2.Add(Avx2.Permute2x128(t, u, 0x20), Avx2.Permute2x128(t, u, 0x31));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Pair(float a, float b) => Vector256.Create(Vector128.Create(a), Vector128.Create(b));
+
+    Vector256<float> DotQ8_0x2(byte* g, byte* xa, byte* xb)
+    {
+        sbyte* qa = ActivationQuantizer.Q32Quants(xa), qb = ActivationQuantizer.Q32Quants(xb);
+        float* da = ActivationQuantizer.Q32Scales(xa, _nb), db = ActivationQuantizer.Q32Scales(xb, _nb);
+        var acc = Vector256<float>.Zero;
+        byte* c = g;
+        for (int b = 0; b < _nb; b++, c += _chunk)
+        {
+            var va = Vector256.Load(qa + b * 32);
+            var vb = Vector256.Load(qb + b * 32);
+            sbyte* q = (sbyte*)(c + _qOff);
+            var w0 = Vector256.Load(q); var w1 = Vector256.Load(q + 32); var w2 = Vector256.Load(q + 64); var w3 = Vector256.Load(q + 96);
+            var a0 = Avx2.Abs(w0); var a1 = Avx2.Abs(w1); var a2 = Avx2.Abs(w2); var a3 = Avx2.Abs(w3);
+            var one = Vector256<short>.One;
+            var sum = Reduce8(
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a0, Avx2.Sign(va, w0)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a1, Avx2.Sign(va, w1)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a2, Avx2.Sign(va, w2)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a3, Avx2.Sign(va, w3)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a0, Avx2.Sign(vb, w0)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a1, Avx2.Sign(vb, w1)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a2, Avx2.Sign(vb, w2)), one),
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a3, Avx2.Sign(vb, w3)), one));
+            var dw = HalfToFloat4(c);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
+        }
+        return acc;
+    }
+
+    /// <summary>4 rows × 2 inputs for the unsigned-quant types (Q4_0, Q4_1, Q5_0, Q5_1).</summary>
+    Vector256<float> DotU8x2(byte* g, byte* xa, byte* xb)
+    {
+        sbyte* qa = ActivationQuantizer.Q32Quants(xa), qb = ActivationQuantizer.Q32Quants(xb);
+        float* da = ActivationQuantizer.Q32Scales(xa, _nb), db = ActivationQuantizer.Q32Scales(xb, _nb);
+        float* sa = ActivationQuantizer.Q32Q81Sums(xa, _nb), sb = ActivationQuantizer.Q32Q81Sums(xb, _nb);
+        int* ia = ActivationQuantizer.Q32Sums(xa, _nb), ib = ActivationQuantizer.Q32Sums(xb, _nb);
+        bool hasMin = _type is GgmlType.Q4_1 or GgmlType.Q5_1, hasQh = _type is GgmlType.Q5_0 or GgmlType.Q5_1;
+        int offset = _type == GgmlType.Q4_0 ? 8 : _type == GgmlType.Q5_0 ? 16 : 0;
+        var acc = Vector256<float>.Zero;
+        var accMin = Vector256<float>.Zero;
+        byte* c = g;
+        for (int b = 0; b < _nb; b++, c += _chunk)
+        {
+            var va = Vector256.Load(qa + b * 32);
+            var vb = Vector256.Load(qb + b * 32);
+            byte* q = c + _qOff;
+            Vector256<byte> w0 = Nibbles(q), w1 = Nibbles(q + 16), w2 = Nibbles(q + 32), w3 = Nibbles(q + 48);
+            if (hasQh)
+            {
+                uint* qh = (uint*)(c + _qhOff);
+                w0 |= HighBits(qh[0]); w1 |= HighBits(qh[1]); w2 |= HighBits(qh[2]); w3 |= HighBits(qh[3]);
+            }
+            var sum = Reduce8(DotU8(w0, va), DotU8(w1, va), DotU8(w2, va), DotU8(w3, va),
+                              DotU8(w0, vb), DotU8(w1, vb), DotU8(w2, vb), DotU8(w3, vb));
+            var dw = HalfToFloat4(c);
+            if (hasMin)
+            {
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
+                var mw = HalfToFloat4(c + _minOff);
+                accMin = Fma.MultiplyAdd(Vector256.Create(mw, mw), Pair(sa[b], sb[b]), accMin);
+            }
+            else
+            {
+                sum = Avx2.Subtract(sum, Vector256.Create(Vector128.Create(ia[b] * offset), Vector128.Create(ib[b] * offset)));
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
+            }
+        }
+        return acc + accMin;
     }
 
     Vector128<float> DotQ8_0(byte* g, byte* x)

@@ -56,10 +56,27 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
 
     public override void Compute(in MatMulInput x, int n, float* y, int ldy, int r0, int r1)
     {
+        // Batches (prefill): one row against 4 inputs at a time, so each unpacked weight vector serves 4 inputs.
+        int i0 = 0;
+        if (Avx2.IsSupported && _type != GgmlType.Q5_K && n >= 4)
+        {
+            float* out4 = stackalloc float[4];
+            for (; i0 + 4 <= n; i0 += 4)
+            {
+                byte* x0 = x.Quantized + (long)i0 * x.QuantizedStride;
+                int qs = x.QuantizedStride;
+                for (int r = r0; r < r1; r++)
+                {
+                    byte* w = _data + r * _rowBytes;
+                    if (_type == GgmlType.Q4_K) DotQ4K4(w, x0, qs, _nb, out4); else DotQ6K4(w, x0, qs, _nb, out4);
+                    for (int k = 0; k < 4; k++) y[(long)(i0 + k) * ldy + r] = out4[k];
+                }
+            }
+        }
         for (int r = r0; r < r1; r++)
         {
             byte* w = _data + r * _rowBytes;
-            for (int i = 0; i < n; i++)
+            for (int i = i0; i < n; i++)
             {
                 byte* xq = x.Quantized + (long)i * x.QuantizedStride;
                 float v;
@@ -146,6 +163,103 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(H(w) * dx), acc);
         }
         return HSum(acc) - accMin;
+    }
+
+    /// <summary>One Q4_K row against 4 consecutive activation rows (stride qs bytes).</summary>
+    static void DotQ4K4(byte* w, byte* x, int qs, int nb, float* out4)
+    {
+        var acc0 = Vector256<float>.Zero; var acc1 = Vector256<float>.Zero; var acc2 = Vector256<float>.Zero; var acc3 = Vector256<float>.Zero;
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+        var low = Vector256.Create((byte)0x0F);
+        byte* xa = x, xb = x + qs, xc = x + 2 * qs, xe = x + 3 * qs;
+        for (int b = 0; b < nb; b++, w += 144)
+        {
+            var sm = UnpackScalesMins(w + 4);
+            float dmin = H(w + 2), d = H(w);
+            float da = ActivationQuantizer.Q256Scales(xa, nb)[b], db = ActivationQuantizer.Q256Scales(xb, nb)[b];
+            float dc = ActivationQuantizer.Q256Scales(xc, nb)[b], de = ActivationQuantizer.Q256Scales(xe, nb)[b];
+            m0 += dmin * da * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xa, nb) + b * 16);
+            m1 += dmin * db * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xb, nb) + b * 16);
+            m2 += dmin * dc * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xc, nb) + b * 16);
+            m3 += dmin * de * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xe, nb) + b * 16);
+            var sc16 = Sse41.ConvertToVector128Int16(sm);
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            byte* q = w + 16;
+            long o = (long)b * 256;
+            for (int j = 0; j < 4; j++, q += 32, o += 64)
+            {
+                var qv = Vector256.Load(q);
+                var lo = qv & low;
+                var hi = Avx2.ShiftRightLogical(qv.AsUInt16(), 4).AsByte() & low;
+                var sl = Vector256.Create(sc16.GetElement(2 * j));
+                var sh = Vector256.Create(sc16.GetElement(2 * j + 1));
+                s0 = Avx2.Add(s0, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xa + o)), sl),
+                                           Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)xa + o + 32)), sh)));
+                s1 = Avx2.Add(s1, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xb + o)), sl),
+                                           Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)xb + o + 32)), sh)));
+                s2 = Avx2.Add(s2, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xc + o)), sl),
+                                           Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)xc + o + 32)), sh)));
+                s3 = Avx2.Add(s3, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xe + o)), sl),
+                                           Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)xe + o + 32)), sh)));
+            }
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(d * da), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(d * db), acc1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(d * dc), acc2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), Vector256.Create(d * de), acc3);
+        }
+        out4[0] = HSum(acc0) - m0; out4[1] = HSum(acc1) - m1; out4[2] = HSum(acc2) - m2; out4[3] = HSum(acc3) - m3;
+    }
+
+    /// <summary>One Q6_K row against 4 consecutive activation rows (stride qs bytes).</summary>
+    static void DotQ6K4(byte* w, byte* x, int qs, int nb, float* out4)
+    {
+        var acc0 = Vector256<float>.Zero; var acc1 = Vector256<float>.Zero; var acc2 = Vector256<float>.Zero; var acc3 = Vector256<float>.Zero;
+        var low = Vector256.Create((byte)0x0F);
+        var three = Vector256.Create((byte)0x03);
+        byte* xa = x, xb = x + qs, xc = x + 2 * qs, xe = x + 3 * qs;
+        var q4 = stackalloc Vector256<byte>[4];
+        for (int b = 0; b < nb; b++, w += 210)
+        {
+            sbyte* sc = (sbyte*)(w + 192);
+            var scv = Vector128.Load(sc);
+            var sclo = Sse41.ConvertToVector128Int16(scv);
+            var schi = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(scv, 8));
+            int Offs(byte* xr)
+            {
+                short* bs = ActivationQuantizer.Q256BlockSums(xr, nb) + b * 16;
+                return 32 * HSum(Sse2.Add(Sse2.MultiplyAddAdjacent(sclo, Vector128.Load(bs)), Sse2.MultiplyAddAdjacent(schi, Vector128.Load(bs + 8))));
+            }
+            Vector256<int> s0 = Vector256.CreateScalar(-Offs(xa)), s1 = Vector256.CreateScalar(-Offs(xb));
+            Vector256<int> s2 = Vector256.CreateScalar(-Offs(xc)), s3 = Vector256.CreateScalar(-Offs(xe));
+            byte* ql = w, qh = w + 128;
+            long o = (long)b * 256;
+            for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8)
+            {
+                var l0 = Vector256.Load(ql);
+                var l1 = Vector256.Load(ql + 32);
+                var h = Vector256.Load(qh);
+                q4[0] = (l0 & low) | Avx2.ShiftLeftLogical((h & three).AsUInt16(), 4).AsByte();
+                q4[1] = (l1 & low) | Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(h.AsUInt16(), 2).AsByte() & three).AsUInt16(), 4).AsByte();
+                q4[2] = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(h.AsUInt16(), 4).AsByte() & three).AsUInt16(), 4).AsByte();
+                q4[3] = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low) | Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(h.AsUInt16(), 6).AsByte() & three).AsUInt16(), 4).AsByte();
+                for (int t = 0; t < 4; t++)
+                {
+                    var qv = q4[t];
+                    var scale = Scale2(sc, 2 * t);
+                    long off = o + n * 128 + t * 32;
+                    s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qv, Vector256.Load((sbyte*)xa + off)), scale));
+                    s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qv, Vector256.Load((sbyte*)xb + off)), scale));
+                    s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qv, Vector256.Load((sbyte*)xc + off)), scale));
+                    s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qv, Vector256.Load((sbyte*)xe + off)), scale));
+                }
+            }
+            float d = H(w + 208);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(d * ActivationQuantizer.Q256Scales(xa, nb)[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(d * ActivationQuantizer.Q256Scales(xb, nb)[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(d * ActivationQuantizer.Q256Scales(xc, nb)[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), Vector256.Create(d * ActivationQuantizer.Q256Scales(xe, nb)[b]), acc3);
+        }
+        out4[0] = HSum(acc0); out4[1] = HSum(acc1); out4[2] = HSum(acc2); out4[3] = HSum(acc3);
     }
 
     static float DotQ5K(byte* w, byte* x, int nb)

@@ -52,7 +52,7 @@ public unsafe class QuantizedKernelTests
         var w = Random(rows * cols, 2, 0.05f);
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         var q = new byte[rows * rowBytes];
-        const int n = 3;
+        const int n = 6; // exercises the 4-input batch path and the tail
         var x = Random(n * cols, 3);
         fixed (float* wp = w) fixed (byte* qp = q) fixed (float* xp = x)
         {
@@ -72,6 +72,13 @@ public unsafe class QuantizedKernelTests
                     using var pool = new WorkerPool(2);
                     using var mm = new MatMul(pool);
                     fixed (float* y2p = y2) mm.Run(m, xp, cols, n, y2p, rows);
+                    // A batch gives bit-identical rows to one input at a time (prefill and decode agree).
+                    var single = new float[rows];
+                    for (int i = 0; i < n; i++)
+                    {
+                        fixed (float* sp = single) m.Compute(new MatMulInput(xp + i * cols, cols, xqp + i * qs, qs), 1, sp, rows, 0, rows);
+                        Assert.Equal(single, y.AsSpan(i * rows, rows).ToArray());
+                    }
                     for (int i = 0; i < n; i++)
                         for (int r = 0; r < rows; r++)
                         {
