@@ -21,7 +21,7 @@ public sealed class SideBySide : IBenchmark
         var a = new BenchArgs(args);
         string model = a.Get("model") ?? throw new ArgumentException("--model FILE.gguf is required");
         int threads = a.GetInt("threads", 2), prompt = a.GetInt("prompt", 512), gen = a.GetInt("gen", 128);
-        int runs = a.GetInt("runs", 3), rounds = a.GetInt("rounds", 2);
+        int runs = a.GetInt("runs", 3), rounds = a.GetInt("rounds", 2), quietWait = a.GetInt("quiet-wait", 60);
         using var pool = new WorkerPool(threads);
         double bw;
         using (var probe = new BandwidthProbe(threads: threads)) bw = probe.Measure(pool);
@@ -34,7 +34,7 @@ public sealed class SideBySide : IBenchmark
         for (int r = 0; r < rounds; r++)
         {
             {
-                double before = Quiet.WaitForQuiet();
+                double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
                 var win = Quiet.Start();
                 var sw = Stopwatch.StartNew();
                 using var m = QwenModel.Load(model);
@@ -49,7 +49,7 @@ public sealed class SideBySide : IBenchmark
             }
             GC.Collect();
             {
-                double before = Quiet.WaitForQuiet();
+                double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
                 var win = Quiet.Start();
                 theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab));
                 busy.Add($"round {r + 1}: llama.cpp other-process load {win.OtherCores():F2} cores (before {before:F2})");
@@ -90,7 +90,9 @@ public sealed class SideBySide : IBenchmark
     {
         using var mm = new MatMul(pool);
         var x = new float[Math.Max(m.Config.IntermediateSize, m.Config.NumAttentionHeads * m.Config.HeadDim) * 4];
-        var y = new float[m.Config.VocabSize * 4];
+        var y = new float[(long)m.Config.VocabSize * 64];
+        var xb = new float[64 * Math.Max(m.Config.IntermediateSize, m.Config.HiddenSize * 2)];
+        for (int i = 0; i < xb.Length; i++) xb[i] = (float)Math.Cos(i * 0.37);
         new Random(1).NextBytes(new byte[1]);
         for (int i = 0; i < x.Length; i++) x[i] = (float)Math.Sin(i);
         var l0 = m.Layers[0];
@@ -102,10 +104,10 @@ public sealed class SideBySide : IBenchmark
             ("gate_proj", d.GateProj.Weight, m.Layers.Count), ("up_proj", d.UpProj.Weight, m.Layers.Count),
             ("down_proj", d.DownProj.Weight, m.Layers.Count), ("lm_head", m.LmHead, 1),
         };
-        Console.WriteLine("| kernel (decode, n=1) | type | shape | µs per call | calls/token | ms/token | GB/s |");
-        Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- |");
+        Console.WriteLine("| kernel | type | shape | decode µs/call (n=1) | calls/token | decode ms/token | decode GB/s | prefill GOP/s (n=64) |");
+        Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         double total = 0;
-        fixed (float* xp = x) fixed (float* yp = y)
+        fixed (float* xp = x) fixed (float* yp = y) fixed (float* xbp = xb)
             foreach (var (name, w, calls) in mats)
             {
                 int reps = Math.Max(3, (int)(2e8 / w.ByteSize));
@@ -120,7 +122,21 @@ public sealed class SideBySide : IBenchmark
                 Array.Sort(t);
                 double us = t[2] * 1e6;
                 total += us * calls / 1000;
-                Console.WriteLine($"| {name} | {w.Type} | {w.Rows}x{w.Cols} | {us:F1} | {calls} | {us * calls / 1000:F2} | {w.ByteSize / t[2] / 1e9:F1} |");
+                double gops = 0;
+                if (name != "lm_head")
+                {
+                    mm.Run(w, xbp, w.Cols, 64, yp, w.Rows);
+                    var tb = new double[3];
+                    for (int k = 0; k < tb.Length; k++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        mm.Run(w, xbp, w.Cols, 64, yp, w.Rows);
+                        tb[k] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                    }
+                    Array.Sort(tb);
+                    gops = 2.0 * w.Rows * w.Cols * 64 / tb[1] / 1e9;
+                }
+                Console.WriteLine($"| {name} | {w.Type} | {w.Rows}x{w.Cols} | {us:F1} | {calls} | {us * calls / 1000:F2} | {w.ByteSize / t[2] / 1e9:F1} | {(gops > 0 ? gops.ToString("F1") : "")} |");
             }
         Console.WriteLine($"matmuls alone: {total:F2} ms/token (hot in cache for small matrices: an upper bound on speed)");
     }

@@ -102,6 +102,42 @@ public class QuantizedParityTests(ITestOutputHelper output)
         CheckParity(path, Path.Combine(LocalDir, $"logits-llamacpp-{scheme}.json"), $"our {scheme} file");
     }
 
+    [Theory]
+    [InlineData("Q8_0", KvCacheType.F16)]
+    [InlineData("Q4_K_M", KvCacheType.Q8_0)]
+    public void DecodeLoopAllocatesNothing(string type, KvCacheType kv)
+    {
+        using var model = QwenModel.Load(Path.Combine(LocalDir, $"qwen3-tiny-{type}.gguf"));
+        using var cache = model.CreateKvCache(64, kv);
+        using var seq = cache.CreateSequence();
+        using var ctx = model.CreateContext();
+        var batch = new ForwardBatch();
+        var logits = new float[model.Config.VocabSize];
+        batch.AddSequence(seq, [1, 2, 3, 4, 5]);
+        model.Forward(ctx, batch, logits);
+        void Step(int token)
+        {
+            batch.Clear();
+            batch.Add(seq, token, seq.Length, wantLogits: true);
+            model.Forward(ctx, batch, logits);
+        }
+        for (int i = 0; i < 3; i++) Step(7 + i); // warm up (JIT, scratch sized)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) Step(11 + i);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"{allocated} bytes allocated in 20 decode steps");
+    }
+
+    [Fact]
+    public void Q8_0KvCacheStaysCloseToF32()
+    {
+        using var model = QwenModel.Load(Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny"));
+        var s = Reference.Logits(Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny", "reference", "logits-numpy.json"))[2];
+        var (maxAbs, minCos, agree) = Reference.Compare(Reference.Run(model, s.Tokens, KvCacheType.Q8_0), s.Logits);
+        output.WriteLine($"Q8_0 KV cache vs float reference, {s.Name}: max abs {maxAbs:e2}, min cos {minCos:f6}, argmax {agree}/{s.Tokens.Length}");
+        Assert.True(minCos >= 0.999, $"min cosine {minCos}");
+    }
+
     public static TheoryData<string, string> SharedQuantizedGgufs()
     {
         var data = new TheoryData<string, string>();
