@@ -62,7 +62,7 @@ public static class BenchCommand
                 o.WriteLine($"prefill      {res.PrefillTokensPerSecond:F1} tok/s ({p} tokens)");
                 o.WriteLine($"decode       {res.DecodeTokensPerSecond:F1} tok/s ({g} tokens)");
                 o.WriteLine($"ttft         {res.TimeToFirstTokenSeconds * 1000:F0} ms");
-                o.WriteLine($"peak rss     {res.PeakRssBytes / 1048576.0:F0} MiB");
+                o.WriteLine($"peak rss     {res.PeakRssBytes / 1048576.0:F0} MiB ({RssBreakdown()})");
             }
             return 0;
         });
@@ -128,6 +128,19 @@ public static class BenchCommand
     {
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>Current anonymous / file-backed resident memory (Linux), for the report.</summary>
+    public static string RssBreakdown()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux()) return "";
+            var parts = File.ReadLines("/proc/self/status").Where(l => l.StartsWith("RssAnon:") || l.StartsWith("RssFile:"))
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Select(f => $"{f[0].TrimEnd(':')} {long.Parse(f[1]) / 1024} MiB");
+            return "now: " + string.Join(", ", parts);
+        }
+        catch (IOException) { return ""; }
     }
 
     /// <summary>Peak resident set size (VmHWM on Linux).</summary>
