@@ -29,22 +29,25 @@ public sealed unsafe partial class QwenModel
         if (kind == ModelPath.Kind.Gguf)
         {
             var gguf = new GgufFile(file);
+            List<IDisposable> owned = [gguf];
             try
             {
                 var config = ModelConfig.FromGguf(gguf);
                 var source = WeightSource.OpenGguf(gguf);
-                return Build(config, source, [gguf], options ?? new());
+                return Build(config, source, owned, options ?? new());
             }
             catch
             {
-                gguf.Dispose();
+                // Also frees weights already repacked into native memory.
+                foreach (var d in owned) d.Dispose();
                 throw;
             }
         }
         var cfg = ModelConfig.FromConfigJson(Path.Combine(file, "config.json"));
         var src = WeightSource.OpenSafetensors(file);
-        try { return Build(cfg, src, [src], options ?? new()); }
-        catch { src.Dispose(); throw; }
+        List<IDisposable> ownedSt = [src];
+        try { return Build(cfg, src, ownedSt, options ?? new()); }
+        catch { foreach (var d in ownedSt) d.Dispose(); throw; }
     }
 
     /// <summary>Builds the model from a weight source (HF tensor names), checking every shape.</summary>
