@@ -18,7 +18,7 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var root = BuildRoot();
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         try
         {
             return root.Parse(args).Invoke(config);
@@ -27,6 +27,19 @@ public static class Program
         {
             stderr.WriteLine($"error: {e.Message}");
             return e.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine("cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is Formats.ModelFormatException or NotSupportedException or FileNotFoundException
+                                   or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException
+                                   or Templates.TemplateException or Hub.HubException)
+        {
+            // Bad input named by the exception's message: one line, no stack trace.
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
         }
     }
 }

@@ -9,7 +9,16 @@ public static class CommandRegistry
     {
         yield return InfoCommand.Create();
         yield return LogitsCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return ChatCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return TemplateCommand.Create();
+        yield return PullCommand.Create();
+        yield return ListCommand.Create();
+        yield return RmCommand.Create();
+        yield return RecommendCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
+        yield break;
     }
 }

@@ -1,4 +1,5 @@
 using QwenSharp.Engine;
+using QwenSharp.Hub;
 using QwenSharp.Models;
 
 namespace QwenSharp.Cli.Commands;
@@ -6,11 +7,28 @@ namespace QwenSharp.Cli.Commands;
 /// <summary>Turns a --model argument into a loaded model, with errors as one clear line.</summary>
 public static class ModelResolver
 {
-    /// <summary>A local path for --model (repo ids are resolved through the Hub cache once it exists).</summary>
-    public static string Resolve(string model)
+    /// <summary>The default model of `chat` and `generate` when --model is not given.</summary>
+    public const string DefaultModel = "Qwen/Qwen3-0.6B";
+
+    /// <summary>
+    /// A local path for --model: an existing file or folder as is; a Hub repo id (Org/Name[@revision]) is
+    /// resolved through the local cache, downloading it on first use (progress on stderr).
+    /// </summary>
+    public static string Resolve(string model, string? include = null, TextWriter? progressOut = null)
     {
         if (File.Exists(model) || Directory.Exists(model)) return model;
-        throw new CliException($"--model: '{model}' is not a file or folder", 2);
+        if (!RepoId.TryParse(model, out _, out _))
+            throw new CliException($"--model: '{model}' is not a file, a folder, or a Hub repo id like Qwen/Qwen3-0.6B", 2);
+        try
+        {
+            var options = new ModelResolveOptions { Include = include is null ? [] : [include] };
+            var progress = progressOut is null ? null : new Progress<DownloadProgress>(p =>
+            {
+                if (p.Stage == DownloadStage.FileCompleted) progressOut.WriteLine($"downloaded {p.File}");
+            });
+            return ModelLocator.Resolve(model, options, progress).GetAwaiter().GetResult();
+        }
+        catch (HubException e) { throw new CliException(e.Message, 1); }
     }
 
     public static QwenModel LoadModel(string path, ModelLoadOptions? options = null)

@@ -75,11 +75,14 @@ public sealed unsafe class KvCache : IDisposable
         _storage + layer * _layerStride + (v ? _blockStride * NumBlocks : 0) + block * _blockStride
         + (long)kvHead * BlockSize * RowBytes;
 
+    /// <summary>Called when no block is free: frees one (e.g. an unused prefix-cache block) and returns true, or false.</summary>
+    internal Func<bool>? Evictor { get; set; }
+
     internal bool TryAllocate(out int block)
     {
         lock (_lock)
         {
-            if (_free.Count == 0) { block = -1; return false; }
+            if (_free.Count == 0 && (Evictor is null || !Evictor() || _free.Count == 0)) { block = -1; return false; }
             block = _free.Pop();
             _refCount[block] = 1;
             return true;
