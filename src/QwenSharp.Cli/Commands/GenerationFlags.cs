@@ -27,7 +27,7 @@ public sealed class GenerationFlags
     public readonly Option<string?> System = new("--system") { Description = "System prompt" };
     public readonly Option<int?> Threads = CliOptions.Threads();
     public readonly Option<string?> Quantize = CliOptions.Quantize();
-    public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default) or f32" };
+    public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default), f32 or q8_0" };
     public readonly Option<int?> Context = new("--ctx-size", "-c") { Description = "KV cache size in tokens (default: the model's context length, at most 32768)" };
 
     public void AddTo(Command cmd)
