@@ -341,14 +341,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
         return HSum(acc);
     }
 
-    /// <summary>Byte-shuffle controls that pick [sc[g] ×8, sc[g+1] ×8] for g = 0, 2, 4, 6.</summary>
-    static readonly Vector128<sbyte>[] ScaleControls = [Control(0), Control(2), Control(4), Control(6)];
-
-    static Vector128<sbyte> Control(int g) => Vector128.Create((sbyte)g, (sbyte)g, (sbyte)g, (sbyte)g, (sbyte)g, (sbyte)g, (sbyte)g, (sbyte)g,
-        (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1), (sbyte)(g + 1));
-
-    /// <summary>[sc[g] ×8, sc[g+1] ×8] as int16 (g even, 0..6): one byte shuffle of the 8 scales and a sign extension.</summary>
+    /// <summary>[sc[g] ×8, sc[g+1] ×8] as int16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<short> Scale2(sbyte* sc, int g) =>
-        Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(*(ulong*)sc).AsSByte(), ScaleControls[g >> 1])); // reads sc[0..7] only
+    static Vector256<short> Scale2(sbyte* sc, int g) => Vector256.Create(Vector128.Create((short)sc[g]), Vector128.Create((short)sc[g + 1]));
 }
