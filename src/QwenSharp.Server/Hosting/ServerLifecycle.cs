@@ -1,0 +1,115 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using QwenSharp.Generation;
+
+namespace QwenSharp.Server.Hosting;
+
+/// <summary>
+/// Readiness and in-flight tracking: /ready is 503 until the warm-up is done and again once shutdown
+/// starts; generation requests are refused (503) while draining; those still running when the shutdown
+/// timeout ends are cancelled through <see cref="Stopping"/>.
+/// </summary>
+public sealed class ServerLifecycle : IHostedService, IDisposable
+{
+    readonly Qwen _qwen;
+    readonly QwenServerOptions _options;
+    readonly ILogger _log;
+    readonly CancellationTokenSource _hardStop = new();
+    readonly object _lock = new();
+    TaskCompletionSource _idle = NewIdle(true);
+    int _inFlight;
+    volatile bool _ready, _draining;
+
+    public ServerLifecycle(Qwen qwen, IOptions<QwenServerOptions> options, ILogger<ServerLifecycle> log, IHostApplicationLifetime lifetime)
+    {
+        _qwen = qwen;
+        _options = options.Value;
+        _log = log;
+        // Stop taking new work as soon as shutdown is announced (before hosted services are stopped).
+        lifetime.ApplicationStopping.Register(() => _draining = true);
+    }
+
+    static TaskCompletionSource NewIdle(bool done)
+    {
+        var t = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (done) t.SetResult();
+        return t;
+    }
+
+    public bool Ready => _ready && !_draining;
+    public bool Draining => _draining;
+    public int InFlight => Volatile.Read(ref _inFlight);
+    /// <summary>Cancelled when the shutdown timeout has passed: in-flight generations stop.</summary>
+    public CancellationToken Stopping => _hardStop.Token;
+    /// <summary>Completes when warm-up has finished (successfully or not).</summary>
+    public Task WarmedUp { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Counts a generation request as in flight until the returned handle is disposed.</summary>
+    public IDisposable Enter()
+    {
+        lock (_lock)
+        {
+            if (_inFlight++ == 0) _idle = NewIdle(false);
+        }
+        return new Leave(this);
+    }
+
+    sealed class Leave(ServerLifecycle owner) : IDisposable
+    {
+        int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0) return;
+            lock (owner._lock)
+            {
+                if (--owner._inFlight == 0) owner._idle.TrySetResult();
+            }
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.WarmUp) { _ready = true; return Task.CompletedTask; }
+        WarmedUp = Task.Run(WarmUpAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    async Task WarmUpAsync()
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            int[] prompt = _qwen.Tokenizer.Encode("Warm-up: say hello.", parseSpecialTokens: false);
+            if (prompt.Length == 0) prompt = [0];
+            var request = _qwen.BuildRequest(prompt, new GenerationOptions { Sampling = new SamplingParams { Temperature = 0, MaxTokens = 4, IgnoreEos = true } }, false);
+            await foreach (var _ in _qwen.Engine.GenerateAsync(request, _hardStop.Token).ConfigureAwait(false)) { }
+            _log.LogInformation("warm-up done in {Milliseconds} ms", (int)sw.ElapsedMilliseconds);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.LogWarning("warm-up failed ({Error}); serving anyway", e.Message);
+        }
+        _ready = true;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _draining = true;
+        Task idle;
+        lock (_lock) idle = _idle.Task;
+        if (!idle.IsCompleted)
+        {
+            _log.LogInformation("shutting down: waiting up to {Seconds} s for {Count} request(s) in flight", _options.ShutdownTimeout.TotalSeconds, InFlight);
+            await Task.WhenAny(idle, Task.Delay(_options.ShutdownTimeout, cancellationToken)).ConfigureAwait(false);
+        }
+        if (!idle.IsCompleted)
+        {
+            _log.LogWarning("shutdown timeout: cancelling {Count} request(s) still in flight", InFlight);
+            _hardStop.Cancel();
+            await Task.WhenAny(idle, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _hardStop.Dispose();
+}
