@@ -27,8 +27,7 @@ public static class QwenServer
     /// </summary>
     public static WebApplication Create(Qwen qwen, QwenServerOptions options, string host = "127.0.0.1", int port = 8080, Action<ILoggingBuilder>? logging = null)
     {
-        var address = ParseHost(host);
-        CheckBinding(host, address, options);
+        var address = CheckHost(host, options);
         if (port is < 0 or > 65535) throw new ServerConfigurationException($"--port: {port} is not a port number (0..65535)");
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
@@ -66,8 +65,18 @@ public static class QwenServer
             : throw new ServerConfigurationException($"--host: '{host}' is not an IP address or 'localhost'");
     }
 
-    /// <summary>Without keys, only loopback addresses, unless AllowInsecure.</summary>
-    public static void CheckBinding(string host, IPAddress? address, QwenServerOptions options)
+    /// <summary>
+    /// Parses a listen address and applies the rule: without API keys, loopback only, unless AllowInsecure.
+    /// Returns the address (null for "localhost", both loopback addresses).
+    /// </summary>
+    public static IPAddress? CheckHost(string host, QwenServerOptions options)
+    {
+        var address = ParseHost(host);
+        CheckBinding(host, address, options);
+        return address;
+    }
+
+    static void CheckBinding(string host, IPAddress? address, QwenServerOptions options)
     {
         bool loopback = address is null || IPAddress.IsLoopback(address);
         if (loopback || options.ApiKeys.Count > 0 || options.AllowInsecure) return;
