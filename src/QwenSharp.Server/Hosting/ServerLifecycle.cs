@@ -75,15 +75,25 @@ public sealed class ServerLifecycle : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// A few short generations, alone and two at a time, so the kernels are compiled and optimized (the
+    /// runtime's first, unoptimized code for them is many times slower) before the first client arrives.
+    /// </summary>
     async Task WarmUpAsync()
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            int[] prompt = _qwen.Tokenizer.Encode("Warm-up: say hello.", parseSpecialTokens: false);
-            if (prompt.Length == 0) prompt = [0];
-            var request = _qwen.BuildRequest(prompt, new GenerationOptions { Sampling = new SamplingParams { Temperature = 0, MaxTokens = 4, IgnoreEos = true } }, false);
-            await foreach (var _ in _qwen.Engine.GenerateAsync(request, _hardStop.Token).ConfigureAwait(false)) { }
+            int vocab = Math.Min(_qwen.Model.Config.VocabSize, _qwen.Tokenizer.VocabSize);
+            int[] Prompt(int round) => Enumerable.Range(0, 32).Select(i => (i * 31 + round * 7 + 1) % Math.Max(1, vocab - 1)).ToArray();
+            async Task Run(int round)
+            {
+                var options = new GenerationOptions { Sampling = new SamplingParams { Temperature = 0, MaxTokens = 8, IgnoreEos = true } };
+                var request = _qwen.BuildRequest(Prompt(round), options, false);
+                await foreach (var _ in _qwen.Engine.GenerateAsync(request, _hardStop.Token).ConfigureAwait(false)) { }
+            }
+            for (int round = 0; round < 3; round++) await Run(round).ConfigureAwait(false);
+            await Task.WhenAll(Run(3), Run(4)).ConfigureAwait(false);
             _log.LogInformation("warm-up done in {Milliseconds} ms", (int)sw.ElapsedMilliseconds);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
