@@ -103,8 +103,7 @@ public static class QwenSharpServerExtensions
                 {
                     if (!auth.Identify(ctx).Allowed)
                     {
-                        ctx.Response.Headers.WWWAuthenticate = "Bearer";
-                        await OpenAiErrors.Write(ctx, 401, "a valid API key is required for /metrics", "invalid_request_error", code: "invalid_api_key");
+                                await OpenAiErrors.Write(ctx, 401, "a valid API key is required for /metrics", "invalid_request_error", code: "invalid_api_key");
                         return;
                     }
                     await next(ctx);

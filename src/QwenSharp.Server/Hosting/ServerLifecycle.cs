@@ -26,8 +26,20 @@ public sealed class ServerLifecycle : IHostedService, IDisposable
         _qwen = qwen;
         _options = options.Value;
         _log = log;
-        // Stop taking new work as soon as shutdown is announced (before hosted services are stopped).
-        lifetime.ApplicationStopping.Register(() => _draining = true);
+        // Shutdown is announced before any hosted service stops (Kestrel stops before us, waiting for open
+        // requests): refuse new work at once, and cut what is still running when the timeout ends.
+        lifetime.ApplicationStopping.Register(BeginDrain);
+    }
+
+    void BeginDrain()
+    {
+        if (_draining) return;
+        _draining = true;
+        int inFlight = InFlight;
+        if (inFlight > 0)
+            _log.LogInformation("shutting down: {Count} request(s) in flight get {Seconds} s to finish", inFlight, _options.ShutdownTimeout.TotalSeconds);
+        try { _hardStop.CancelAfter(_options.ShutdownTimeout); }
+        catch (ObjectDisposedException) { }
     }
 
     static TaskCompletionSource NewIdle(bool done)
@@ -40,7 +52,7 @@ public sealed class ServerLifecycle : IHostedService, IDisposable
     public bool Ready => _ready && !_draining;
     public bool Draining => _draining;
     public int InFlight => Volatile.Read(ref _inFlight);
-    /// <summary>Cancelled when the shutdown timeout has passed: in-flight generations stop.</summary>
+    /// <summary>Cancelled when the shutdown timeout has passed since shutdown began: in-flight generations stop.</summary>
     public CancellationToken Stopping => _hardStop.Token;
     /// <summary>Completes when warm-up has finished (successfully or not).</summary>
     public Task WarmedUp { get; private set; } = Task.CompletedTask;
@@ -105,20 +117,13 @@ public sealed class ServerLifecycle : IHostedService, IDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        _draining = true;
+        BeginDrain();
         Task idle;
         lock (_lock) idle = _idle.Task;
-        if (!idle.IsCompleted)
-        {
-            _log.LogInformation("shutting down: waiting up to {Seconds} s for {Count} request(s) in flight", _options.ShutdownTimeout.TotalSeconds, InFlight);
-            await Task.WhenAny(idle, Task.Delay(_options.ShutdownTimeout, cancellationToken)).ConfigureAwait(false);
-        }
-        if (!idle.IsCompleted)
-        {
-            _log.LogWarning("shutdown timeout: cancelling {Count} request(s) still in flight", InFlight);
-            _hardStop.Cancel();
-            await Task.WhenAny(idle, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
-        }
+        if (idle.IsCompleted) return;
+        // The hard stop fires at the timeout; give cancelled streams a moment to end.
+        await Task.WhenAny(idle, Task.Delay(_options.ShutdownTimeout + TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
+        if (!idle.IsCompleted) _log.LogWarning("shutdown: {Count} request(s) still in flight", InFlight);
     }
 
     public void Dispose() => _hardStop.Dispose();

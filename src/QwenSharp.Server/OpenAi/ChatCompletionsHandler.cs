@@ -55,7 +55,7 @@ public sealed class ChatCompletionsHandler(Qwen qwen, ServedModels models, IOpti
         {
             if (req.Stream)
             {
-                using var sse = new SseWriter(ctx, scope.Token);
+                using var sse = new SseWriter(ctx, ctx.RequestAborted);
                 await sse.StartAsync(scope.Id).ConfigureAwait(false);
                 pumps = choices.Select(c => StreamChoiceAsync(c, results[c.Index], sse, scope, model, created, req)).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
@@ -221,7 +221,9 @@ public sealed class ChatCompletionsHandler(Qwen qwen, ServedModels models, IOpti
                     }
                     if (u.FinishReason == "cancelled")
                     {
+                        // The client left (nothing to write), or the shutdown timeout ended the stream: say so.
                         sse.ThrowIfCancelled();
+                        await sse.WriteAsync(w => w.WriteRawValue(OpenAiErrors.Body("the server is shutting down; the answer was cut short", "server_error", null, "shutting_down").ToJsonString())).ConfigureAwait(false);
                         break;
                     }
                     await sse.WriteAsync(w => Chunk(w, scope.Id, created, model, c.Index, req.IncludeUsage, _ => { }, null, r.FinishReason)).ConfigureAwait(false);

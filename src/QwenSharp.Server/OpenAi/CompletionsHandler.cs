@@ -143,7 +143,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
         {
             if (req.Stream)
             {
-                using var sse = new SseWriter(ctx, scope.Token);
+                using var sse = new SseWriter(ctx, ctx.RequestAborted);
                 await sse.StartAsync(scope.Id).ConfigureAwait(false);
                 pumps = choices.Select(c => StreamAsync(c, results[c.Index], sse, scope.Id, created, model, req)).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
@@ -286,6 +286,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
                     break;
                 case "cancelled":
                     sse.ThrowIfCancelled();
+                    await sse.WriteAsync(w => w.WriteRawValue(OpenAiErrors.Body("the server is shutting down; the answer was cut short", "server_error", null, "shutting_down").ToJsonString())).ConfigureAwait(false);
                     break;
                 default:
                     await sse.WriteAsync(w => Chunk(w, id, created, model, c.Index, "", null, 0, u.FinishReason, req.IncludeUsage)).ConfigureAwait(false);

@@ -47,7 +47,6 @@ public sealed class EndpointRunner(ServerLifecycle lifecycle, ServerMetrics metr
             var client = auth.Identify(ctx);
             if (!client.Allowed)
             {
-                ctx.Response.Headers.WWWAuthenticate = "Bearer";
                 throw new OpenAiException(401, auth.Keys.Enabled && ctx.Request.Headers.Authorization.Count > 0
                     ? "Incorrect API key provided."
                     : "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.", code: "invalid_api_key");

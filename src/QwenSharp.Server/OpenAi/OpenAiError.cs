@@ -46,6 +46,7 @@ public static class OpenAiErrors
         ctx.Response.Clear();
         ctx.Response.StatusCode = status;
         if (retryAfter is int s) ctx.Response.Headers.RetryAfter = s.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (status == StatusCodes.Status401Unauthorized) ctx.Response.Headers.WWWAuthenticate = "Bearer";
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(Body(message, type, param, code).ToJsonString(JsonText.Options), ctx.RequestAborted).ConfigureAwait(false);
     }

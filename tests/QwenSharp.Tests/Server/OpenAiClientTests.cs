@@ -127,7 +127,6 @@ public class OpenAiClientTests(ScriptedServerFixture fx) : IClassFixture<Scripte
         var other = AIFunctionFactory.Create((int x) => x, "other", "Something else");
         var r = await Client().GetResponseAsync([new ChatMessage(ChatRole.User, "x")],
             new ChatOptions { Tools = [other, lookup], ToolMode = ChatToolMode.RequireSpecific("lookup") });
-        File.WriteAllLines("/tmp/named.log", S.Logs.Lines);
         var fc = Assert.Single(r.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
         Assert.Equal("lookup", fc.Name);
         Assert.Equal("forced", fc.Arguments!["q"]!.ToString());
