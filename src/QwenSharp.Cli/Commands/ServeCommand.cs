@@ -88,8 +88,8 @@ public static class ServeCommand
                 catch (IOException e) { throw new CliException($"cannot listen on {hostValue}:{portValue}: {e.Message}", 1); }
                 string keys = options.ApiKeys.Count == 0 ? "no API keys (loopback only)" : $"{options.ApiKeys.Count} API key(s)";
                 stderr.WriteLine($"serving {qwen.Name} on {string.Join(", ", QwenServer.Addresses(app))} ({keys}; context {qwen.Engine.MaxSequenceLength} tokens). Ctrl+C stops.");
+                // Returns once Ctrl+C / SIGTERM has stopped the host (the drain included).
                 app.WaitForShutdownAsync().GetAwaiter().GetResult();
-                app.StopAsync().GetAwaiter().GetResult();
             }
             return 0;
         });

@@ -17,11 +17,12 @@ public static class VllmMetrics
     {
         var sb = new StringBuilder(1024);
         string label = "{model_name=\"" + Escape(modelName) + "\"}";
+        // Text format 0.0.4: a counter's family name is its sample name, "_total" included (as prometheus_client writes it).
         void Metric(string name, string type, string help, double value)
         {
             sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
             sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-            sb.Append(name).Append(type == "counter" ? "_total" : "").Append(label).Append(' ')
+            sb.Append(name).Append(label).Append(' ')
               .Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
         }
         double kv = ServerMetrics.KvUsage(engine);
@@ -29,10 +30,10 @@ public static class VllmMetrics
         Metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", engine.ActiveSequences);
         Metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv);
         Metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage (older vLLM name).", kv);
-        Metric("vllm:prefix_cache_queries", "counter", "Prefix-cache queries, in prompt tokens queried.", engine.PrefixCache?.QueriedTokens ?? 0);
-        Metric("vllm:prefix_cache_hits", "counter", "Prefix-cache hits, in prompt tokens whose KV was reused.", engine.PrefixCache?.HitTokens ?? 0);
-        Metric("vllm:prompt_tokens", "counter", "Number of prefill tokens processed.", engine.TotalPromptTokens);
-        Metric("vllm:generation_tokens", "counter", "Number of generation tokens processed.", engine.TotalCompletionTokens);
+        Metric("vllm:prefix_cache_queries_total", "counter", "Prefix-cache queries, in prompt tokens queried.", engine.PrefixCache?.QueriedTokens ?? 0);
+        Metric("vllm:prefix_cache_hits_total", "counter", "Prefix-cache hits, in prompt tokens whose KV was reused.", engine.PrefixCache?.HitTokens ?? 0);
+        Metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", engine.TotalPromptTokens);
+        Metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", engine.TotalCompletionTokens);
         return sb.ToString();
     }
 
