@@ -4,14 +4,16 @@ using QwenSharp.Tensors;
 
 namespace QwenSharp.Tests.Models;
 
-/// <summary>Weights are memory-mapped: loading does not read them; memory grows only as they are touched.</summary>
+/// <summary>Weights are memory-mapped: loading does not read them; memory grows only as they are touched.
+/// Runs alone (no other test allocating or mapping at the same time) and counts file-backed resident pages.</summary>
+[Collection(QwenSharp.Tests.Samples.ConsoleCollection.Name)]
 public class MemoryMappingTests
 {
     static long ResidentBytes()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        throw new InvalidOperationException("no VmRSS");
+            if (line.StartsWith("RssFile:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        throw new InvalidOperationException("no RssFile");
     }
 
     /// <summary>A Qwen3-shaped GGUF of about 1.2 GB whose tensor data is a sparse hole (no disk use, reads as zeros).</summary>
