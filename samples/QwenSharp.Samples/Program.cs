@@ -12,6 +12,8 @@ public static class Program
         ["thinking"] = ("Qwen3 thinking on and off, a thinking budget, reasoning and answer apart", Thinking.RunAsync),
         ["edge"] = ("a small model quantized at load to 8 and 4 bits, prompt truncated to a budget, memory and tokens/s", EdgeDeployment.RunAsync),
         ["prompt-builders"] = ("prompt builders: step by step, coding with constraints, several languages", PromptBuilderSample.RunAsync),
+        ["serving"] = ("the OpenAI-compatible server in-process, called with the official OpenAI .NET client: one prompt and a batch", Serving.RunAsync),
+        ["security"] = ("API keys, per-key rate limits, input length limits, logs without prompt text", Security.RunAsync),
         ["service"] = ("a production service: async streaming and batch generation behind an interface, with cancellation", ProductionService.RunAsync),
         ["function-calling"] = ("IChatClient with function calling through UseFunctionInvocation()", FunctionCalling.RunAsync),
         ["monitoring"] = ("tokens/s, time to first token, memory and a degraded-health check, as OpenTelemetry metrics", Monitoring.RunAsync),

@@ -55,6 +55,13 @@ public static class QwenServer
     public static IReadOnlyList<string> Addresses(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
 
+    /// <summary>
+    /// Completes once the started server has finished its warm-up (until then, generation requests get 503
+    /// with Retry-After and /ready is 503). Completes at once when warm-up is off.
+    /// </summary>
+    public static Task WaitUntilReadyAsync(WebApplication app) =>
+        app.Services.GetRequiredService<ServerLifecycle>().WarmedUp;
+
     /// <summary>null means "localhost" (both loopback addresses).</summary>
     static IPAddress? ParseHost(string host)
     {

@@ -24,6 +24,25 @@ public class SampleSmokeTests
     }
 
     [Fact]
+    public async Task SecuritySampleShowsRejectionsAndNoPromptTextInLogs()
+    {
+        string model = Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny");
+        var output = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(output);
+        try { Assert.Equal(0, await Program.Samples["security"].Run(new SampleArgs(["--model", model, "--max-tokens", "8"]))); }
+        finally { Console.SetOut(old); }
+        string text = output.ToString();
+        Assert.Matches(@"no key:\s+401", text);
+        Assert.Matches(@"wrong key:\s+401", text);
+        Assert.Matches(@"alice request 1:\s+200", text);
+        Assert.Matches(@"alice request 4:\s+429", text);
+        Assert.Matches(@"bob \(own limit\):\s+200", text);
+        Assert.Matches(@"too long a prompt:\s+400", text);
+        Assert.Contains("prompt text in the log: False", text);
+    }
+
+    [Fact]
     public void EverySampleSaysWhatItShowsInItsFirstLine()
     {
         string dir = Path.Combine(TestPaths.RepoRoot, "samples", "QwenSharp.Samples");
