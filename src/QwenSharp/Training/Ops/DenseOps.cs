@@ -1,0 +1,97 @@
+using System.Numerics.Tensors;
+using QwenSharp.Engine;
+using QwenSharp.Tensors;
+
+namespace QwenSharp.Training.Ops;
+
+/// <summary>
+/// The matrix products of the backward pass, over row-major f32 buffers (and frozen weight matrices in
+/// any <see cref="Matrix"/> format, read only through <see cref="Matrix.DequantizeRow"/>).
+/// Forward products (x · Wᵀ) use the inference <see cref="MatMul"/>.
+/// </summary>
+public static unsafe class DenseOps
+{
+    /// <summary>c[rows, cols] += alpha · aᵀ · b, with a [n, rows] (stride lda) and b [n, cols] (stride ldb): Σ_i a_i ⊗ b_i.</summary>
+    public static void AddTransposedProduct(WorkerPool pool, float* c, int rows, int cols, float* a, int lda, float* b, int ldb, int n, float alpha)
+    {
+        int per = Math.Max(1, rows / (pool.ThreadCount * 4));
+        ParallelFor.Run(pool, (rows + per - 1) / per, (item, _) =>
+        {
+            int r1 = Math.Min(rows, (item + 1) * per);
+            for (int r = item * per; r < r1; r++)
+            {
+                var cr = new Span<float>(c + (long)r * cols, cols);
+                for (int i = 0; i < n; i++)
+                {
+                    float coef = alpha * a[(long)i * lda + r];
+                    if (coef != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)i * ldb, cols), coef, cr, cr);
+                }
+            }
+        });
+    }
+
+    /// <summary>c[n, cols] (stride ldc) += alpha · a[n, p] · b[p, cols].</summary>
+    public static void AddProduct(WorkerPool pool, float* c, int ldc, float* a, int lda, float* b, int n, int p, int cols, float alpha)
+    {
+        int per = Math.Max(1, n / (pool.ThreadCount * 4));
+        ParallelFor.Run(pool, (n + per - 1) / per, (item, _) =>
+        {
+            int i1 = Math.Min(n, (item + 1) * per);
+            for (int i = item * per; i < i1; i++)
+            {
+                var ci = new Span<float>(c + (long)i * ldc, cols);
+                for (int k = 0; k < p; k++)
+                {
+                    float coef = alpha * a[(long)i * lda + k];
+                    if (coef != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)k * cols, cols), coef, ci, ci);
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// dx[n, in] += dy[n, out] · W[out, in] for a frozen weight matrix of any storage type: blocks of W's rows
+    /// are dequantized by the thread that handles them and applied to every input row; each thread sums
+    /// into its own buffer, added together at the end (so W is read once, whatever its format).
+    /// </summary>
+    public static void AddProductFrozen(WorkerPool pool, Matrix w, float* dy, int ldy, int n, float* dx, int ldx, ref NativeBuffer scratch)
+    {
+        int outF = w.Rows, inF = w.Cols, threads = pool.ThreadCount;
+        const int Block = 32;
+        long partial = (long)n * inF;
+        long tile = (long)Block * inF;
+        scratch.EnsureCapacity((threads * (partial + tile) + 16) * sizeof(float));
+        float* baseP = (float*)scratch.Pointer;
+        new Span<float>(baseP, (int)Math.Min(int.MaxValue, threads * partial)).Clear();
+        if (threads * partial > int.MaxValue) throw new NotSupportedException("backward matmul scratch above 8 GB");
+        int blocks = (outF + Block - 1) / Block;
+        ParallelFor.Run(pool, blocks, (item, worker) =>
+        {
+            float* acc = baseP + worker * partial;
+            float* t = baseP + threads * partial + worker * tile;
+            int r0 = item * Block, r1 = Math.Min(outF, r0 + Block);
+            for (int r = r0; r < r1; r++) w.DequantizeRow(r, new Span<float>(t + (long)(r - r0) * inF, inF));
+            for (int i = 0; i < n; i++)
+            {
+                var ai = new Span<float>(acc + (long)i * inF, inF);
+                float* dyi = dy + (long)i * ldy;
+                for (int r = r0; r < r1; r++)
+                {
+                    float coef = dyi[r];
+                    if (coef != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(t + (long)(r - r0) * inF, inF), coef, ai, ai);
+                }
+            }
+        });
+        int per = Math.Max(1, n / (threads * 4));
+        ParallelFor.Run(pool, (n + per - 1) / per, (item, _) =>
+        {
+            int i1 = Math.Min(n, (item + 1) * per);
+            for (int i = item * per; i < i1; i++)
+            {
+                var di = new Span<float>(dx + (long)i * ldx, inF);
+                for (int wk = 0; wk < threads; wk++)
+                    TensorPrimitives.Add(di, new ReadOnlySpan<float>(baseP + wk * partial + (long)i * inF, inF), di);
+            }
+        });
+    }
+}
