@@ -16,7 +16,8 @@ namespace QwenSharp.Tests.Training;
 /// </summary>
 public unsafe class OpGradientTests
 {
-    static readonly WorkerPool Pool = new(2);
+    // Inline (one thread): these ops are tiny and run thousands of times; the model tests cover the threaded paths.
+    static readonly WorkerPool Pool = new(1);
 
     internal static float[] Rand(Random r, int n, float scale = 1f)
     {
@@ -184,4 +185,10 @@ public unsafe class OpGradientTests
         for (int j = 0; j < hidden; j++) Assert.Equal(0f, dh[hidden + j]); // unlabeled row: no gradient
         CheckGradient("cross-entropy dh", h, dh, F, eps: 1e-3);
     }
+}
+
+/// <summary>One worker pool for the training tests (pools spin while waiting; several would fight over the cores).</summary>
+internal static class TrainingTestPool
+{
+    public static WorkerPool Instance => WorkerPool.Shared;
 }
