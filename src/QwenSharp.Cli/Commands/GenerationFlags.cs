@@ -29,10 +29,11 @@ public sealed class GenerationFlags
     public readonly Option<string?> Quantize = CliOptions.Quantize();
     public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default) or f32" };
     public readonly Option<int?> Context = new("--ctx-size", "-c") { Description = "KV cache size in tokens (default: the model's context length, at most 32768)" };
+    public readonly Option<string?> Adapter = new("--adapter") { Description = "LoRA adapter applied at run time: a PEFT folder or a GGUF LoRA file" };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Include, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, FrequencyPenalty, Seed, MaxTokens, Stop, Think, NoThink, ThinkingBudget, System, Threads, Quantize, KvType, Context })
+        foreach (var o in new Option[] { Model, Include, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, FrequencyPenalty, Seed, MaxTokens, Stop, Think, NoThink, ThinkingBudget, System, Threads, Quantize, KvType, Context, Adapter })
             cmd.Add(o);
     }
 
@@ -87,7 +88,23 @@ public sealed class GenerationFlags
             Load = CliOptions.LoadOptions(r.GetValue(Quantize)),
             Engine = new EngineOptions { KvCacheType = kv, Threads = threads, KvCacheTokens = ctx },
         };
-        return Qwen.Load(path, options);
+        var qwen = Qwen.Load(path, options);
+        if (r.GetValue(Adapter) is { } adapterPath)
+        {
+            try
+            {
+                if (!File.Exists(adapterPath) && !Directory.Exists(adapterPath)) throw new CliException($"--adapter: {adapterPath}: no such file or folder", 2);
+                string name = Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(adapterPath)));
+                qwen.LoadAdapter(name, adapterPath);
+                qwen.DefaultAdapter = name;
+            }
+            catch
+            {
+                qwen.Dispose();
+                throw;
+            }
+        }
+        return qwen;
     }
 
     /// <summary>Reads OpenAI-style tool definitions from a JSON file (an array, or {"tools": [...]}).</summary>
