@@ -42,7 +42,7 @@ public class AdapterFormatTests
         string dir = TestPaths.NewTempDir();
         var adapter = RandomAdapter(Qwen3, "a", seed: 1, rank: 4, alpha: 16, targets: ["q_proj", "v_proj", "down_proj"]);
         adapter.Save(dir);
-        Assert.Equal(["adapter_config.json", "adapter_model.safetensors"], Directory.GetFiles(dir).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["adapter_config.json", "adapter_model.safetensors"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
         var cfg = ReadJson(Path.Combine(dir, "adapter_config.json"));
         Assert.Equal(PeftKeys.Order(StringComparer.Ordinal), cfg.Select(kv => kv.Key).Order(StringComparer.Ordinal));
         Assert.Equal("LORA", cfg["peft_type"]!.GetValue<string>());
