@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using QwenSharp.Engine;
 using QwenSharp.Tensors;
 
@@ -71,16 +72,7 @@ public static unsafe class DenseOps
             float* t = baseP + threads * partial + worker * tile;
             int r0 = item * Block, r1 = Math.Min(outF, r0 + Block);
             for (int r = r0; r < r1; r++) w.DequantizeRow(r, new Span<float>(t + (long)(r - r0) * inF, inF));
-            for (int i = 0; i < n; i++)
-            {
-                var ai = new Span<float>(acc + (long)i * inF, inF);
-                float* dyi = dy + (long)i * ldy;
-                for (int r = r0; r < r1; r++)
-                {
-                    float coef = dyi[r];
-                    if (coef != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(t + (long)(r - r0) * inF, inF), coef, ai, ai);
-                }
-            }
+            for (int i = 0; i < n; i++) AddRows(acc + (long)i * inF, t, inF, dy + (long)i * ldy + r0, r1 - r0);
         });
         int per = Math.Max(1, n / (threads * 4));
         ParallelFor.Run(pool, (n + per - 1) / per, (item, _) =>
@@ -93,5 +85,39 @@ public static unsafe class DenseOps
                     TensorPrimitives.Add(di, new ReadOnlySpan<float>(baseP + wk * partial + (long)i * inF, inF), di);
             }
         });
+    }
+
+    /// <summary>acc[0..inF) += Σ_r coef[r] · tile[r, :], four tile rows per pass over acc (acc is loaded and stored once per four rows).</summary>
+    static void AddRows(float* acc, float* tile, int inF, float* coef, int rows)
+    {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+        {
+            float c0 = coef[r], c1 = coef[r + 1], c2 = coef[r + 2], c3 = coef[r + 3];
+            if (c0 == 0 && c1 == 0 && c2 == 0 && c3 == 0) continue;
+            float* t0 = tile + (long)r * inF, t1 = t0 + inF, t2 = t1 + inF, t3 = t2 + inF;
+            int k = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> v0 = Vector256.Create(c0), v1 = Vector256.Create(c1), v2 = Vector256.Create(c2), v3 = Vector256.Create(c3);
+                for (; k + 8 <= inF; k += 8)
+                {
+                    var a = Vector256.Load(acc + k);
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(t0 + k), v0, a);
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(t1 + k), v1, a);
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(t2 + k), v2, a);
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(t3 + k), v3, a);
+                    a.Store(acc + k);
+                }
+            }
+            for (; k < inF; k++) acc[k] += c0 * t0[k] + c1 * t1[k] + c2 * t2[k] + c3 * t3[k];
+        }
+        for (; r < rows; r++)
+        {
+            float c = coef[r];
+            if (c == 0) continue;
+            var a = new Span<float>(acc, inF);
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(tile + (long)r * inF, inF), c, a, a);
+        }
     }
 }
