@@ -128,21 +128,23 @@ public unsafe class OpGradientTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void LinearWithLora(bool bf16Base)
+    [InlineData("f32")]
+    [InlineData("bf16")]
+    [InlineData("q8")]   // a quantized base (QLoRA-style): only Compute and DequantizeRow are used
+    public void LinearWithLora(string baseType)
     {
         var r = new Random(5);
         int n = 5, inF = 12, outF = 8, rank = 3;
         var wF = Rand(r, outF * inF);
         Matrix weight;
         ushort[]? half = null;
-        if (bf16Base)
+        if (baseType == "bf16")
         {
             half = GC.AllocateArray<ushort>(wF.Length, pinned: true);
             for (int i = 0; i < half.Length; i++) half[i] = Numerics.FloatToBFloat16(wF[i]);
             weight = new HalfMatrix((ushort*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(half)), outF, inF, bf16: true);
         }
+        else if (baseType == "q8") weight = new Int8RowMatrix(wF, outF, inF);
         else weight = new F32Matrix(P(wF), outF, inF);
         var lin = new Linear(weight, Rand(r, outF));
         var lw = new LoraWeights("model.layers.0.self_attn.q_proj", rank, inF, outF, 0.7f, Rand(r, rank * inF), Rand(r, outF * rank));
@@ -184,6 +186,49 @@ public unsafe class OpGradientTests
         Assert.Equal(expect, loss, 3);
         for (int j = 0; j < hidden; j++) Assert.Equal(0f, dh[hidden + j]); // unlabeled row: no gradient
         CheckGradient("cross-entropy dh", h, dh, F, eps: 1e-3);
+    }
+}
+
+/// <summary>
+/// A stand-in for a quantized weight format: int8 values with one f32 scale per row. The training code
+/// must work through the <see cref="Matrix"/> API alone (Compute for the forward pass, DequantizeRow for
+/// the backward pass), so the frozen base can stay quantized.
+/// </summary>
+internal sealed unsafe class Int8RowMatrix : Matrix
+{
+    readonly sbyte[] _q;
+    readonly float[] _scale;
+
+    public Int8RowMatrix(float[] w, int rows, int cols) : base(rows, cols)
+    {
+        _q = new sbyte[rows * cols];
+        _scale = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            float max = 0;
+            for (int c = 0; c < cols; c++) max = Math.Max(max, Math.Abs(w[r * cols + c]));
+            _scale[r] = max / 127;
+            for (int c = 0; c < cols; c++) _q[r * cols + c] = (sbyte)Math.Round(w[r * cols + c] / _scale[r]);
+        }
+    }
+
+    public override GgmlType Type => GgmlType.I8;
+    public override long ByteSize => _q.Length + _scale.Length * 4;
+
+    public override void DequantizeRow(int row, Span<float> dst)
+    {
+        for (int c = 0; c < Cols; c++) dst[c] = _q[row * Cols + c] * _scale[row];
+    }
+
+    public override void Compute(in MatMulInput x, int n, float* y, int ldy, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+            for (int i = 0; i < n; i++)
+            {
+                float s = 0;
+                for (int c = 0; c < Cols; c++) s += _q[r * Cols + c] * x.F32[(long)i * x.Stride + c];
+                y[(long)i * ldy + r] = s * _scale[r];
+            }
     }
 }
 
