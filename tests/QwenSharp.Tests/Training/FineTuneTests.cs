@@ -39,7 +39,7 @@ public sealed class FineTuneRun : IDisposable
         }.ToJsonString()));
         var o = new StringWriter();
         var e = new StringWriter();
-        ExitCode = Cli.Program.Run(
+        ExitCode = QwenSharp.Cli.Program.Run(
         [
             "finetune", "--model", Model, "--data", Data, "--eval", Data, "--out", Out,
             "--lora-r", "8", "--lora-alpha", "16", "--targets", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
@@ -90,7 +90,7 @@ public class FineTuneTests(FineTuneRun run) : IClassFixture<FineTuneRun>
         var (prompt, answer) = FineTuneRun.Task[3];
         var o = new StringWriter();
         var e = new StringWriter();
-        int code = Cli.Program.Run(["generate", "--model", run.Model, "--adapter", run.Out, "--prompt", prompt, "--temperature", "0", "--max-tokens", "8"], o, e);
+        int code = QwenSharp.Cli.Program.Run(["generate", "--model", run.Model, "--adapter", run.Out, "--prompt", prompt, "--temperature", "0", "--max-tokens", "8"], o, e);
         Assert.True(code == 0, e.ToString());
         Assert.Equal(answer, o.ToString().Trim());
 

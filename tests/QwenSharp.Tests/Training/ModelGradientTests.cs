@@ -61,11 +61,14 @@ public unsafe class ModelGradientTests
     }
 
     [Theory]
-    [InlineData("qwen3-tiny")]
-    [InlineData("qwen2-tiny")]
-    public void LoraGradientsMatchFiniteDifferences(string name)
+    [InlineData("qwen3-tiny", null)]
+    [InlineData("qwen2-tiny", null)]
+    [InlineData("qwen3-tiny", GgmlType.Q8_0)]   // QLoRA-style: the frozen base stays quantized
+    [InlineData("qwen2-tiny", GgmlType.Q4_K)]
+    public void LoraGradientsMatchFiniteDifferences(string name, GgmlType? quantize)
     {
-        using var model = QwenModel.Load(ModelDir(name));
+        using var model = QwenModel.Load(ModelDir(name), new ModelLoadOptions { Quantize = quantize });
+        Assert.Equal(quantize ?? GgmlType.BF16, model.Layers[0].SelfAttn.QProj.Weight.Type);
         var lora = AllTargets(model, 11);
         var (batch, labels) = MakeBatch(model.Config.VocabSize, 3);
         using var bp = new LoraBackprop(model, lora, Pool);

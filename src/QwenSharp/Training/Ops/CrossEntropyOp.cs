@@ -40,7 +40,8 @@ public sealed unsafe class CrossEntropyOp(WorkerPool pool) : IDisposable
             int m = Math.Min(Chunk, rows.Count - c0);
             for (int j = 0; j < m; j++)
                 Buffer.MemoryCopy(h + (long)rows[c0 + j] * hidden, hc + (long)j * hidden, hidden * 4L, hidden * 4L);
-            _matmul.Run(lmHead, hc, hidden, m, z, vocab);
+            if (lmHead.InputFormat == InputFormat.F32) _matmul.Run(lmHead, hc, hidden, m, z, vocab);
+            else DenseOps.ProductFrozen(pool, lmHead, hc, m, z, vocab, ref _frozenScratch);
             bool backward = dh != null;
             ParallelFor.Run(pool, m, (j, _) =>
             {

@@ -87,6 +87,33 @@ public static unsafe class DenseOps
         });
     }
 
+    /// <summary>
+    /// y[n, out] (stride ldy) = x[n, in] · Wᵀ for a frozen matrix whose own kernel would quantize the input
+    /// (GGUF block formats): blocks of W's rows are dequantized and multiplied in f32, so the activations
+    /// stay exact and the forward pass is the function the backward pass differentiates (QLoRA computes
+    /// with dequantized weights too). Each block writes its own output columns.
+    /// </summary>
+    public static void ProductFrozen(WorkerPool pool, Matrix w, float* x, int n, float* y, int ldy, ref NativeBuffer scratch)
+    {
+        int outF = w.Rows, inF = w.Cols, threads = pool.ThreadCount;
+        const int Block = 32;
+        long tile = (long)Block * inF;
+        scratch.EnsureCapacity((threads * tile + 16) * sizeof(float));
+        float* baseP = (float*)scratch.Pointer;
+        ParallelFor.Run(pool, (outF + Block - 1) / Block, (item, worker) =>
+        {
+            float* t = baseP + worker * tile;
+            int r0 = item * Block, r1 = Math.Min(outF, r0 + Block);
+            for (int r = r0; r < r1; r++) w.DequantizeRow(r, new Span<float>(t + (long)(r - r0) * inF, inF));
+            for (int i = 0; i < n; i++)
+            {
+                float* xi = x + (long)i * inF;
+                for (int r = r0; r < r1; r++)
+                    y[(long)i * ldy + r] = QwenSharp.Tensors.Kernels.FloatDot.Dot(t + (long)(r - r0) * inF, xi, inF);
+            }
+        });
+    }
+
     /// <summary>acc[0..inF) += Σ_r coef[r] · tile[r, :], four tile rows per pass over acc (acc is loaded and stored once per four rows).</summary>
     static void AddRows(float* acc, float* tile, int inF, float* coef, int rows)
     {

@@ -7,7 +7,8 @@ namespace QwenSharp.Training.Ops;
 /// <summary>
 /// A frozen linear layer with an optional trained LoRA pair: y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ.
 /// Backward (with t = x·Aᵀ kept from the forward pass): dB += s·dyᵀ·t, dt = s·dy·B, dA += dtᵀ·x,
-/// dx += dy·W + dt·A. W and b receive no gradient.
+/// dx += dy·W + dt·A. W and b receive no gradient. A quantized W is dequantized block by block and
+/// multiplied in f32 in both passes (its inference kernel would quantize the activations too).
 /// </summary>
 public sealed unsafe class LinearOp(WorkerPool pool) : IDisposable
 {
@@ -20,7 +21,8 @@ public sealed unsafe class LinearOp(WorkerPool pool) : IDisposable
     public void Forward(Linear lin, LoraParameter? lora, float* x, int n, float* y, float* t)
     {
         int inF = lin.InFeatures, outF = lin.OutFeatures;
-        _matmul.Run(lin.Weight, x, inF, n, y, outF);
+        if (lin.Weight.InputFormat == InputFormat.F32) _matmul.Run(lin.Weight, x, inF, n, y, outF);
+        else DenseOps.ProductFrozen(pool, lin.Weight, x, n, y, outF, ref _frozenScratch);
         if (lin.Bias is { } bias)
             fixed (float* b = bias)
                 for (int i = 0; i < n; i++)
