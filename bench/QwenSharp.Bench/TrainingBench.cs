@@ -12,7 +12,7 @@ namespace QwenSharp.Bench;
 /// <summary>
 /// LoRA training speed and peak memory on a random model shaped like Qwen2.5-0.5B (bf16 weights, built in
 /// memory): tokens/s of forward + backward + AdamW over one sequence per step, and the process's peak
-/// working set. `training [--seq 256] [--steps 3] [--threads 2] [--r 16] [--targets q_proj,k_proj,v_proj,o_proj] [--no-checkpointing]`
+/// working set. `training [--seq 256] [--steps 3] [--threads 2] [--r 16] [--targets q_proj,k_proj,v_proj,o_proj] [--no-checkpointing] [--quantize Q8_0]`
 /// </summary>
 public sealed class TrainingBench : IBenchmark
 {
@@ -24,6 +24,7 @@ public sealed class TrainingBench : IBenchmark
         int seq = 256, steps = 3, threads = 2, r = 16;
         string targets = "q_proj,k_proj,v_proj,o_proj";
         bool checkpointing = true;
+        GgmlType? quantize = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -34,6 +35,7 @@ public sealed class TrainingBench : IBenchmark
                 case "--r": r = int.Parse(args[++i]); break;
                 case "--targets": targets = args[++i]; break;
                 case "--no-checkpointing": checkpointing = false; break;
+                case "--quantize": quantize = Enum.Parse<GgmlType>(args[++i], ignoreCase: true); break;
                 default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
             }
         }
@@ -45,8 +47,10 @@ public sealed class TrainingBench : IBenchmark
         };
         var sw = Stopwatch.StartNew();
         using var source = new RandomWeights(config, seed: 1);
-        using var model = QwenModel.Build(config, source, [], new ModelLoadOptions());
-        Console.WriteLine($"random Qwen2.5-0.5B-shaped model: {source.Parameters / 1e6:0} M parameters, {source.Bytes / 1048576.0:0} MiB bf16 (built in {sw.Elapsed.TotalSeconds:0.0} s)");
+        var owned = new List<IDisposable>();
+        using var model = QwenModel.Build(config, source, owned, new ModelLoadOptions { Quantize = quantize });
+        Console.WriteLine($"random Qwen2.5-0.5B-shaped model: {source.Parameters / 1e6:0} M parameters, {source.Bytes / 1048576.0:0} MiB bf16" +
+            (quantize is { } q ? $", frozen weights quantized to {q} at load (QLoRA-style)" : "") + $" (built in {sw.Elapsed.TotalSeconds:0.0} s)");
 
         using var pool = new WorkerPool(threads);
         var lora = LoraParameters.Create(model, new LoraConfig { R = r, LoraAlpha = 2 * r, TargetModules = targets.Split(',') });
