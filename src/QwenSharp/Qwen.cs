@@ -98,6 +98,77 @@ public sealed class Qwen : IDisposable
         return Load(path, options);
     }
 
+    // ---- LoRA adapters -------------------------------------------------------------------------
+
+    readonly Dictionary<string, (Lora.LoraAdapter Adapter, int Slot)> _adapters = new(StringComparer.Ordinal);
+    readonly object _adapterLock = new();
+
+    /// <summary>The adapters loaded into this instance by name; a request picks one with <see cref="GenerationOptions.Adapter"/>.</summary>
+    public IReadOnlyDictionary<string, Lora.LoraAdapter> Adapters
+    {
+        get { lock (_adapterLock) return _adapters.ToDictionary(a => a.Key, a => a.Value.Adapter); }
+    }
+
+    /// <summary>The adapter used by requests that name none (null: the base model).</summary>
+    public string? DefaultAdapter
+    {
+        get => _defaultAdapter;
+        set
+        {
+            if (value != null) lock (_adapterLock) if (!_adapters.ContainsKey(value)) throw new ArgumentException($"no adapter named '{value}' is loaded", nameof(value));
+            _defaultAdapter = value;
+        }
+    }
+    string? _defaultAdapter;
+
+    /// <summary>
+    /// Loads a LoRA adapter (a PEFT folder or a GGUF LoRA file) under <paramref name="name"/>, applied at run
+    /// time to the requests that ask for it; requests with different adapters share batches.
+    /// </summary>
+    public Lora.LoraAdapter LoadAdapter(string name, string path)
+    {
+        var adapter = Lora.LoraAdapter.Load(path, name);
+        AddAdapter(adapter);
+        return adapter;
+    }
+
+    /// <summary>Adds an adapter built or loaded elsewhere, under its <see cref="Lora.LoraAdapter.Name"/>.</summary>
+    public void AddAdapter(Lora.LoraAdapter adapter)
+    {
+        if (string.IsNullOrEmpty(adapter.Name)) throw new ArgumentException("an adapter needs a name", nameof(adapter));
+        lock (_adapterLock)
+        {
+            if (_adapters.ContainsKey(adapter.Name)) throw new ArgumentException($"an adapter named '{adapter.Name}' is already loaded", nameof(adapter));
+            int slot = Model.AttachAdapter(adapter);
+            _adapters[adapter.Name] = (adapter, slot);
+        }
+    }
+
+    /// <summary>Unloads an adapter: new requests can no longer ask for it (requests already running with it finish on the base weights).</summary>
+    public bool UnloadAdapter(string name)
+    {
+        lock (_adapterLock)
+        {
+            if (!_adapters.Remove(name, out var a)) return false;
+            Model.DetachAdapter(a.Slot);
+            if (_defaultAdapter == name) _defaultAdapter = null;
+            return true;
+        }
+    }
+
+    /// <summary>The engine slot for an adapter name (null: the default adapter; "": the base model).</summary>
+    int AdapterSlot(string? name)
+    {
+        name ??= _defaultAdapter;
+        if (string.IsNullOrEmpty(name)) return -1;
+        lock (_adapterLock)
+        {
+            if (_adapters.TryGetValue(name, out var a)) return a.Slot;
+            var known = _adapters.Keys.Order().ToArray();
+            throw new ArgumentException($"adapter: no adapter named '{name}' is loaded" + (known.Length > 0 ? $" (loaded: {string.Join(", ", known)})" : " (none are loaded)"));
+        }
+    }
+
     // ---- chat --------------------------------------------------------------------------------
 
     /// <summary>One user message, answered whole.</summary>
@@ -240,6 +311,7 @@ public sealed class Qwen : IDisposable
             EosTokenIds = EosTokenIds,
             ThinkingBudget = budget,
             SkipSpecialTokens = false,
+            AdapterSlot = AdapterSlot(options.Adapter),
         };
     }
 
@@ -249,10 +321,14 @@ public sealed class Qwen : IDisposable
     /// Continues a raw prompt (no chat template). Special-token text in the prompt is parsed as special
     /// tokens, as transformers' tokenizer does. Streams text updates, then a Finished update.
     /// </summary>
-    public async IAsyncEnumerable<ChatUpdate> CompleteStreamAsync(string prompt, SamplingParams? sampling = null, [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<ChatUpdate> CompleteStreamAsync(string prompt, SamplingParams? sampling = null, CancellationToken ct = default) =>
+        CompleteStreamAsync(prompt, sampling, adapter: null, ct);
+
+    /// <summary>Continues a raw prompt with a named LoRA adapter (null: <see cref="DefaultAdapter"/>; "": the base model).</summary>
+    public async IAsyncEnumerable<ChatUpdate> CompleteStreamAsync(string prompt, SamplingParams? sampling, string? adapter, [EnumeratorCancellation] CancellationToken ct = default)
     {
         var ids = Tokenizer.Encode(prompt, parseSpecialTokens: true);
-        var options = new GenerationOptions { Sampling = sampling ?? new SamplingParams() };
+        var options = new GenerationOptions { Sampling = sampling ?? new SamplingParams(), Adapter = adapter };
         var request = BuildRequest(ids, options, false);
         await foreach (var e in Engine.GenerateAsync(request, ct).ConfigureAwait(false))
         {

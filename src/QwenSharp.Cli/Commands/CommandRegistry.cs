@@ -20,6 +20,8 @@ public static class CommandRegistry
         yield return RecommendCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return FinetuneCommand.Create();
+        yield return MergeCommand.Create();
         yield break;
     }
 }

@@ -29,10 +29,15 @@ public sealed class GenerationFlags
     public readonly Option<string?> Quantize = CliOptions.Quantize();
     public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default), f32 or q8_0" };
     public readonly Option<int?> Context = new("--ctx-size", "-c") { Description = "KV cache size in tokens (default: the model's context length, at most 32768)" };
+    public readonly Option<string[]> Adapter = new("--adapter")
+    {
+        Description = "LoRA adapter applied at run time: a PEFT folder or a GGUF LoRA file, as PATH or NAME=PATH (serve: repeatable, a request picks one with \"model\": \"BASE:NAME\")",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Model, Include, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, FrequencyPenalty, Seed, MaxTokens, Stop, Think, NoThink, ThinkingBudget, System, Threads, Quantize, KvType, Context })
+        foreach (var o in new Option[] { Model, Include, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, FrequencyPenalty, Seed, MaxTokens, Stop, Think, NoThink, ThinkingBudget, System, Threads, Quantize, KvType, Context, Adapter })
             cmd.Add(o);
     }
 
@@ -68,7 +73,8 @@ public sealed class GenerationFlags
     }
 
     /// <summary>Loads the model the flags name (downloading a repo id on first use); <paramref name="configureEngine"/> adjusts the engine settings (serve's queue and batch limits).</summary>
-    public Qwen Load(ParseResult r, TextWriter progress, Func<EngineOptions, EngineOptions>? configureEngine = null)
+    /// <param name="manyAdapters">serve: every --adapter is loaded and requests choose; otherwise at most one, used by default.</param>
+    public Qwen Load(ParseResult r, TextWriter progress, Func<EngineOptions, EngineOptions>? configureEngine = null, bool manyAdapters = false)
     {
         string model = r.GetValue(Model) ?? ModelResolver.DefaultModel;
         string path = ModelResolver.Resolve(model, r.GetValue(Include), progress);
@@ -89,7 +95,48 @@ public sealed class GenerationFlags
             Engine = new EngineOptions { KvCacheType = kv, Threads = threads, KvCacheTokens = ctx },
         };
         if (configureEngine != null) options = options with { Engine = configureEngine(options.Engine) };
-        return Qwen.Load(path, options);
+        var adapters = Adapters(r);
+        if (adapters.Count > 1 && !manyAdapters) throw new CliException("--adapter: give one adapter here (serve takes several, chosen per request)", 2);
+        var qwen = Qwen.Load(path, options);
+        try
+        {
+            foreach (var (name, adapterPath) in adapters)
+            {
+                try { qwen.LoadAdapter(name, adapterPath); }
+                catch (ArgumentException e) { throw new CliException($"--adapter {name}={adapterPath}: {e.Message}", 2); }
+            }
+            if (adapters.Count == 1 && !manyAdapters) qwen.DefaultAdapter = adapters[0].Name;
+        }
+        catch
+        {
+            qwen.Dispose();
+            throw;
+        }
+        return qwen;
+    }
+
+    /// <summary>
+    /// --adapter values as (name, path): NAME=PATH, or PATH named after its file or folder. Names are unique,
+    /// without ':' or whitespace (a request selects "BASE:NAME"), and the paths exist.
+    /// </summary>
+    public List<(string Name, string Path)> Adapters(ParseResult r)
+    {
+        var list = new List<(string Name, string Path)>();
+        foreach (string value in r.GetValue(Adapter) ?? [])
+        {
+            int eq = value.IndexOf('=');
+            string adapterPath = eq > 0 && !File.Exists(value) && !Directory.Exists(value) ? value[(eq + 1)..] : value;
+            string name = adapterPath == value
+                ? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(value)))
+                : value[..eq];
+            if (adapterPath.Length == 0) throw new CliException($"--adapter: '{value}' has no path after '='", 2);
+            if (!File.Exists(adapterPath) && !Directory.Exists(adapterPath)) throw new CliException($"--adapter: {adapterPath}: no such file or folder", 2);
+            if (name.Length == 0 || name.Any(c => c == ':' || char.IsWhiteSpace(c)))
+                throw new CliException($"--adapter: '{name}' is not a usable adapter name (no ':' or spaces); give one as NAME=PATH", 2);
+            if (list.Any(a => a.Name == name)) throw new CliException($"--adapter: two adapters are named '{name}'; name them with NAME=PATH", 2);
+            list.Add((name, adapterPath));
+        }
+        return list;
     }
 
     /// <summary>Reads OpenAI-style tool definitions from a JSON file (an array, or {"tools": [...]}).</summary>

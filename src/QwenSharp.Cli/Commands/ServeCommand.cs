@@ -45,7 +45,7 @@ public static class ServeCommand
         {
             host, port, apiKey, keysFile, insecure, logPrompts, rpm, tpm, maxQueue, maxSequences, maxBatchTokens, maxPrompt, maxTokensCap, maxBody, kwargs, servedName, shutdown, lenient,
         };
-        foreach (var o in new Option[] { flags.Model, flags.Include, flags.Threads, flags.Quantize, flags.KvType, flags.Context }) cmd.Add(o);
+        foreach (var o in new Option[] { flags.Model, flags.Include, flags.Threads, flags.Quantize, flags.KvType, flags.Context, flags.Adapter }) cmd.Add(o);
         // Synchronous on purpose: ASP.NET Core's host then handles Ctrl+C / SIGTERM itself and drains in-flight streams.
         cmd.SetAction(r =>
         {
@@ -78,7 +78,8 @@ public static class ServeCommand
                 MaxQueuedRequests = queue ?? e.MaxQueuedRequests,
                 MaxSequences = seqs ?? e.MaxSequences,
                 MaxBatchTokens = batch ?? e.MaxBatchTokens,
-            });
+            }, manyAdapters: true);
+            foreach (var name in qwen.Adapters.Keys.Order()) options.Adapters.Add(name);
             Microsoft.AspNetCore.Builder.WebApplication app;
             try { app = QwenServer.Create(qwen, options, hostValue, portValue); }
             catch (ServerConfigurationException e) { throw new CliException(e.Message, 2); }

@@ -30,6 +30,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
         public int N = 1;
         public int? Logprobs;
         public string? Model;
+        public string? Adapter;
     }
 
     Request Parse(JsonObject body)
@@ -37,7 +38,6 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
         var f = new RequestFields(body);
         string? model = f.String("model");
         string? adapter = models.Resolve(model);
-        if (adapter != null) throw OpenAiException.Unprocessable("LoRA adapters are not available for /v1/completions yet", "model");
         var prompts = ReadPrompts(f.Raw("prompt") ?? throw OpenAiException.BadRequest("'prompt' is required", "prompt", "missing_required_parameter"));
         var sampling = SamplingFields.Read(f, qwen.Model.Config.VocabSize);
         int? maxTokens = SamplingFields.MaxTokens(f, _options, chat: false);
@@ -67,7 +67,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
         return new Request
         {
             Prompts = prompts, Sampling = sampling, MaxTokensRequested = maxTokens != null, Stream = stream, IncludeUsage = includeUsage,
-            Echo = echo, N = n, Logprobs = logprobs, Model = model,
+            Echo = echo, N = n, Logprobs = logprobs, Model = model, Adapter = adapter,
         };
     }
 
@@ -129,7 +129,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
                 if (s.Seed is long seed && i > 0) s = s with { Seed = seed + i };
                 if (_options.ConfigureCompletionSampling != null) s = _options.ConfigureCompletionSampling(s);
                 int index = p * req.N + i;
-                choices[index] = new ChoiceStream(index, Generate(req.Prompts[p], s, scope.Token), scope.Token, scope.Start, metrics);
+                choices[index] = new ChoiceStream(index, Generate(req.Prompts[p], s, req.Adapter, scope.Token), scope.Token, scope.Start, metrics);
             }
         await ChoiceStream.StartAllAsync(choices, scope.Cancel, _options.OverloadRetryAfterSeconds).ConfigureAwait(false);
 
@@ -210,9 +210,9 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
     }
 
     /// <summary>The engine's events for one raw prompt as chat-style updates (text, then Finished).</summary>
-    async IAsyncEnumerable<ChatUpdate> Generate(int[] prompt, SamplingParams sampling, [EnumeratorCancellation] CancellationToken ct)
+    async IAsyncEnumerable<ChatUpdate> Generate(int[] prompt, SamplingParams sampling, string? adapter, [EnumeratorCancellation] CancellationToken ct)
     {
-        var request = qwen.BuildRequest(prompt, new GenerationOptions { Sampling = sampling }, false);
+        var request = qwen.BuildRequest(prompt, new GenerationOptions { Sampling = sampling, Adapter = adapter }, false);
         bool wantLogprobs = sampling.Logprobs || sampling.TopLogprobs > 0;
         await foreach (var e in qwen.Engine.GenerateAsync(request, ct).ConfigureAwait(false))
         {

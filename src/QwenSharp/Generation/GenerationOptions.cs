@@ -36,7 +36,7 @@ public sealed record GenerationOptions
     /// <summary>Continue the last (assistant) message instead of starting a new turn.</summary>
     public bool ContinueFinalMessage { get; init; }
 
-    /// <summary>LoRA adapter name (null: the base model).</summary>
+    /// <summary>LoRA adapter name, one loaded with <see cref="Qwen.LoadAdapter"/> (null: <see cref="Qwen.DefaultAdapter"/>, which is the base model unless set; "": the base model).</summary>
     public string? Adapter { get; init; }
 }
 

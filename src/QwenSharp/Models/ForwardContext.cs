@@ -13,6 +13,11 @@ public sealed unsafe class ForwardContext : IDisposable
     public WorkerPool Pool { get; }
     internal MatMul MatMul { get; }
     internal readonly AttentionJob Attention;
+    internal readonly Lora.LoraApplyJob Lora;
+
+    /// <summary>Adapter slot of each batch row (valid while <see cref="AnyAdapter"/>), and of each row gathered for one MoE expert.</summary>
+    internal int[] RowSlots = [], ExpertSlots = [];
+    internal bool AnyAdapter;
 
     NativeBuffer _buffer = new(0);
     int _tokens = -1, _outputs = -1, _maxLength = -1;
@@ -37,6 +42,7 @@ public sealed unsafe class ForwardContext : IDisposable
         Pool = pool;
         MatMul = new MatMul(pool);
         Attention = new AttentionJob(this);
+        Lora = new Lora.LoraApplyJob(pool);
     }
 
     /// <summary>Makes sure scratch fits <paramref name="tokens"/> tokens, <paramref name="outputs"/> output rows
@@ -84,6 +90,8 @@ public sealed unsafe class ForwardContext : IDisposable
             TopKIndex = new int[c.NumExpertsPerTok];
             TopKWeight = new float[c.NumExpertsPerTok];
         }
+        RowSlots = new int[tokens];
+        ExpertSlots = new int[tokens];
         _tokens = tokens; _outputs = outputs; _maxLength = maxLength;
     }
 

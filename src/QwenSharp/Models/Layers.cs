@@ -9,6 +9,10 @@ public sealed class Linear(Matrix weight, float[]? bias)
     public float[]? Bias { get; } = bias;
     public int InFeatures => Weight.Cols;
     public int OutFeatures => Weight.Rows;
+
+    /// <summary>LoRA updates applied at run time, indexed by adapter slot (null: none for that slot).
+    /// Replaced as a whole when an adapter is attached or detached, so a forward pass sees one version.</summary>
+    public Lora.LoraWeights?[] Adapters { get; internal set; } = [];
 }
 
 /// <summary>Self-attention weights of one layer (Qwen2Attention / Qwen3Attention).</summary>

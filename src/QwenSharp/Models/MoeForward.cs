@@ -9,7 +9,7 @@ public sealed unsafe partial class QwenModel
     /// expert runs once on the tokens routed to it (its weights are read once per batch; experts no token
     /// picked are never touched). Qwen2-MoE adds sigmoid(shared_expert_gate · x) · shared_expert(x).
     /// </summary>
-    void RunMoe(ForwardContext ctx, SparseMoeMlp moe, float* x, int n, float* y)
+    void RunMoe(ForwardContext ctx, SparseMoeMlp moe, float* x, int n, float* y, int[]? slots)
     {
         int hidden = Config.HiddenSize, experts = moe.Experts.Length, k = moe.TopK;
         var counts = ctx.ExpertCounts;
@@ -41,8 +41,12 @@ public sealed unsafe partial class QwenModel
             int m = counts[e];
             if (m == 0) continue;
             for (int j = 0; j < m; j++)
-                Buffer.MemoryCopy(x + (long)ctx.ExpertTokens[e * n + j] * hidden, ctx.ExpertIn + (long)j * hidden, hidden * 4L, hidden * 4L);
-            RunExpert(ctx, moe.Experts[e], ctx.ExpertIn, m, ctx.ExpertOut);
+            {
+                int token = ctx.ExpertTokens[e * n + j];
+                Buffer.MemoryCopy(x + (long)token * hidden, ctx.ExpertIn + (long)j * hidden, hidden * 4L, hidden * 4L);
+                if (slots != null) ctx.ExpertSlots[j] = slots[token];
+            }
+            RunExpert(ctx, moe.Experts[e], ctx.ExpertIn, m, ctx.ExpertOut, slots == null ? null : ctx.ExpertSlots);
             for (int j = 0; j < m; j++)
             {
                 float w = ctx.ExpertWeights[e * n + j];
@@ -53,7 +57,7 @@ public sealed unsafe partial class QwenModel
 
         if (moe.SharedExpert is { } shared)
         {
-            RunExpert(ctx, shared, x, n, ctx.ExpertOut);
+            RunExpert(ctx, shared, x, n, ctx.ExpertOut, slots);
             fixed (float* gate = moe.SharedExpertGate)
                 for (int i = 0; i < n; i++)
                 {
@@ -64,13 +68,13 @@ public sealed unsafe partial class QwenModel
         }
     }
 
-    static void RunExpert(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y)
+    static void RunExpert(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y, int[]? slots)
     {
         int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
-        Project(ctx, mlp.GateProj, x, hidden, n, ctx.ExpertGate);
-        Project(ctx, mlp.UpProj, x, hidden, n, ctx.ExpertUp);
+        Project(ctx, mlp.GateProj, x, hidden, n, ctx.ExpertGate, slots);
+        Project(ctx, mlp.UpProj, x, hidden, n, ctx.ExpertUp, slots);
         Activations.SiluMul(ctx.ExpertGate, ctx.ExpertUp, n * inter, ctx.Scratch);
-        Project(ctx, mlp.DownProj, ctx.ExpertGate, inter, n, y);
+        Project(ctx, mlp.DownProj, ctx.ExpertGate, inter, n, y, slots);
     }
 
     /// <summary>The k largest of p (ties: lower index first), in descending order.</summary>

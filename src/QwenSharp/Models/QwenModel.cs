@@ -86,6 +86,13 @@ public sealed unsafe partial class QwenModel : IDisposable
                 seq.Reserve(Math.Max(seq.Length, batch.Positions[i] + 1));
         }
         ctx.Ensure(n, batch.OutputCount, maxLen);
+        ctx.AnyAdapter = false;
+        for (int i = 0; i < n; i++)
+        {
+            ctx.RowSlots[i] = batch.Sequences[i].AdapterSlot;
+            ctx.AnyAdapter |= ctx.RowSlots[i] >= 0;
+        }
+        var slots = ctx.AnyAdapter ? ctx.RowSlots : null;
 
         for (int i = 0; i < n; i++)
         {
@@ -100,9 +107,9 @@ public sealed unsafe partial class QwenModel : IDisposable
             fixed (float* w = layer.InputLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
 
             // q, k, v projections; Qwen3 normalizes each head of q and k; RoPE; store k and v.
-            Project(ctx, attn.QProj, ctx.H, hidden, n, ctx.Q);
-            Project(ctx, attn.KProj, ctx.H, hidden, n, ctx.K);
-            Project(ctx, attn.VProj, ctx.H, hidden, n, ctx.V);
+            Project(ctx, attn.QProj, ctx.H, hidden, n, ctx.Q, slots);
+            Project(ctx, attn.KProj, ctx.H, hidden, n, ctx.K, slots);
+            Project(ctx, attn.VProj, ctx.H, hidden, n, ctx.V, slots);
             if (attn.QNorm != null)
             {
                 fixed (float* w = attn.QNorm) RmsNorm.Rows(ctx.Q, w, ctx.Q, n * heads, hd, eps);
@@ -116,11 +123,11 @@ public sealed unsafe partial class QwenModel : IDisposable
             }
 
             ctx.Attention.Run(batch, l);
-            Project(ctx, attn.OProj, ctx.Attn, qd, n, ctx.Out);
+            Project(ctx, attn.OProj, ctx.Attn, qd, n, ctx.Out, slots);
             Add(ctx.X, ctx.Out, (long)n * hidden);
 
             fixed (float* w = layer.PostAttentionLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
-            RunMlp(ctx, layer.Mlp, ctx.H, n, ctx.Out);
+            RunMlp(ctx, layer.Mlp, ctx.H, n, ctx.Out, slots);
             Add(ctx.X, ctx.Out, (long)n * hidden);
         }
 
@@ -141,25 +148,26 @@ public sealed unsafe partial class QwenModel : IDisposable
         }
     }
 
-    /// <summary>y[n, out] = x[n, in] · Wᵀ + b.</summary>
-    static void Project(ForwardContext ctx, Linear lin, float* x, int xStride, int n, float* y)
+    /// <summary>y[n, out] = x[n, in] · Wᵀ + b, plus the LoRA term of each row's adapter (slots[i]; null: no adapters in this batch).</summary>
+    static void Project(ForwardContext ctx, Linear lin, float* x, int xStride, int n, float* y, int[]? slots)
     {
         int outF = lin.OutFeatures;
         ctx.MatMul.Run(lin.Weight, x, xStride, n, y, outF);
         if (lin.Bias is { } bias)
             fixed (float* b = bias)
                 for (int i = 0; i < n; i++) Add(y + (long)i * outF, b, outF);
+        if (slots != null && lin.Adapters.Length > 0) ctx.Lora.Run(lin, x, xStride, n, y, outF, slots);
     }
 
-    void RunMlp(ForwardContext ctx, Mlp mlp, float* x, int n, float* y)
+    void RunMlp(ForwardContext ctx, Mlp mlp, float* x, int n, float* y, int[]? slots)
     {
         switch (mlp)
         {
             case DenseMlp d:
-                RunDense(ctx, d, x, n, y);
+                RunDense(ctx, d, x, n, y, slots);
                 break;
             case SparseMoeMlp moe:
-                RunMoe(ctx, moe, x, n, y);
+                RunMoe(ctx, moe, x, n, y, slots);
                 break;
             default:
                 throw new NotSupportedException(mlp.GetType().Name);
@@ -167,13 +175,13 @@ public sealed unsafe partial class QwenModel : IDisposable
     }
 
     /// <summary>y = down(silu(gate(x)) · up(x)).</summary>
-    static void RunDense(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y)
+    static void RunDense(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y, int[]? slots)
     {
         int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
-        Project(ctx, mlp.GateProj, x, hidden, n, ctx.Gate);
-        Project(ctx, mlp.UpProj, x, hidden, n, ctx.Up);
+        Project(ctx, mlp.GateProj, x, hidden, n, ctx.Gate, slots);
+        Project(ctx, mlp.UpProj, x, hidden, n, ctx.Up, slots);
         Activations.SiluMul(ctx.Gate, ctx.Up, n * inter, ctx.Scratch);
-        Project(ctx, mlp.DownProj, ctx.Gate, inter, n, y);
+        Project(ctx, mlp.DownProj, ctx.Gate, inter, n, y, slots);
     }
 
     void StoreKv(KvSequence seq, int layer, int position, float* k, float* v)
