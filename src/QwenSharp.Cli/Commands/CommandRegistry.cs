@@ -17,6 +17,7 @@ public static class CommandRegistry
         yield return ListCommand.Create();
         yield return RmCommand.Create();
         yield return RecommendCommand.Create();
+        yield return RouterCommand.Create();
         yield break;
     }
 }
