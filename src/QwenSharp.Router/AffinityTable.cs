@@ -2,7 +2,7 @@ namespace QwenSharp.Router;
 
 /// <summary>
 /// Remembers, for the most recent requests, which replica got each request prefix (<see cref="PrefixKey.Full"/>),
-/// least recently used forgotten first. A later request finds the longest of its own block hashes here: the
+/// least recently used forgotten first. A later request finds the longest of its own boundary hashes here: the
 /// replica that most likely still holds that prefix in its KV cache.
 /// </summary>
 public sealed class AffinityTable(int capacity)
@@ -15,15 +15,15 @@ public sealed class AffinityTable(int capacity)
 
     public int Count { get { lock (_lock) return _map.Count; } }
 
-    /// <summary>The replica remembered for the longest block of <paramref name="key"/> accepted by <paramref name="usable"/>,
-    /// with the number of blocks matched; (null, 0) when none is.</summary>
-    public (Backend? Backend, int Blocks) Lookup(PrefixKey key, Func<Backend, bool> usable)
+    /// <summary>The replica remembered for the longest prefix of <paramref name="key"/> (one of its boundaries) accepted by
+    /// <paramref name="usable"/>, with the number of boundaries matched; (null, 0) when none is.</summary>
+    public (Backend? Backend, int Boundaries) Lookup(PrefixKey key, Func<Backend, bool> usable)
     {
         lock (_lock)
         {
-            for (int i = key.Blocks.Count - 1; i >= key.FirstAffinityBlock; i--)
+            for (int i = key.Boundaries.Count - 1; i >= key.FirstAffinityBoundary; i--)
             {
-                if (!_map.TryGetValue(key.Blocks[i], out var node)) continue;
+                if (!_map.TryGetValue(key.Boundaries[i], out var node)) continue;
                 if (!usable(node.Value.Backend)) continue;
                 _lru.Remove(node);
                 _lru.AddFirst(node);

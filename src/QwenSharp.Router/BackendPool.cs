@@ -9,13 +9,13 @@ public sealed class BackendPool
 
     public BackendPool(RouterOptions options)
     {
-        if (options.Backends.Count == 0) throw new ArgumentException("the router needs at least one backend", nameof(options));
+        if (options.Backends.Count == 0) throw new ArgumentException("the router needs at least one backend");
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var list = new List<Backend>();
         for (int i = 0; i < options.Backends.Count; i++)
         {
             var b = new Backend(i, options.Backends[i]);
-            if (!names.Add(b.Name)) throw new ArgumentException($"backend '{b.Name}' is listed twice", nameof(options));
+            if (!names.Add(b.Name)) throw new ArgumentException($"backend {b.Name} is listed twice");
             list.Add(b);
         }
         Options = options;

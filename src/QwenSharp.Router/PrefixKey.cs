@@ -12,20 +12,21 @@ namespace QwenSharp.Router;
 /// <item><see cref="Anchor"/>: the hash of the prefix up to the end of the first non-system message (tools, system
 /// prompt and the conversation's opening). It never changes as a chat goes on, so rendezvous hashing on it keeps a
 /// conversation on one replica, and different conversations sharing a system prompt still spread.</item>
-/// <item><see cref="Blocks"/>: the hash of the prefix at every whole block of <see cref="PrefixOptions.BlockBytes"/>
-/// bytes. The last one (<see cref="Full"/>) is remembered with the replica chosen; a later request extending this
-/// one finds it among its own block hashes and follows it, even when the conversation had been moved away from its
-/// rendezvous replica (overload, a failed replica).</item>
+/// <item><see cref="Boundaries"/>: the hash of the prefix at every boundary where a later request may continue it:
+/// the end of each message of a chat (each turn of a ChatML prompt), or each whole block of
+/// <see cref="PrefixOptions.BlockBytes"/> bytes of a plain prompt. The last one (<see cref="Full"/>) is remembered
+/// with the replica chosen; the next turn of the conversation finds it among its own boundaries and follows it, even
+/// when the conversation had been moved away from its rendezvous replica (overload, a failed replica).</item>
 /// </list>
 /// </summary>
 public sealed class PrefixKey
 {
-    PrefixKey(string? model, ulong anchor, ulong[] blocks, int firstAffinityBlock, int length)
+    PrefixKey(string? model, ulong anchor, ulong[] boundaries, int firstAffinityBoundary, int length)
     {
         Model = model;
         Anchor = anchor;
-        Blocks = blocks;
-        FirstAffinityBlock = firstAffinityBlock;
+        Boundaries = boundaries;
+        FirstAffinityBoundary = firstAffinityBoundary;
         Length = length;
     }
 
@@ -33,17 +34,17 @@ public sealed class PrefixKey
     public string? Model { get; }
     /// <summary>Hash of the leading part that identifies the conversation; the rendezvous key.</summary>
     public ulong Anchor { get; }
-    /// <summary>Blocks[i]: hash of the first (i + 1) × BlockBytes bytes of the canonical form.</summary>
-    public IReadOnlyList<ulong> Blocks { get; }
-    /// <summary>Index of the first block long enough to be remembered and followed: for a chat, the first covering
+    /// <summary>Hashes of the canonical form up to each boundary, shortest first.</summary>
+    public IReadOnlyList<ulong> Boundaries { get; }
+    /// <summary>Index of the first boundary long enough to be remembered and followed: for a chat, the first covering
     /// the whole conversation opening (the anchor), so that a match means the same conversation and a system prompt
     /// shared by many conversations never glues them to one replica.</summary>
-    public int FirstAffinityBlock { get; }
+    public int FirstAffinityBoundary { get; }
     /// <summary>Length in bytes of the canonical form.</summary>
     public int Length { get; }
-    /// <summary>The hash remembered for this request: its last whole block, or null when that block does not reach
-    /// <see cref="FirstAffinityBlock"/>.</summary>
-    public ulong? Full => Blocks.Count > 0 && Blocks.Count - 1 >= FirstAffinityBlock ? Blocks[^1] : null;
+    /// <summary>The hash remembered for this request: its last boundary, or null when that does not reach
+    /// <see cref="FirstAffinityBoundary"/>.</summary>
+    public ulong? Full => Boundaries.Count > 0 && Boundaries.Count - 1 >= FirstAffinityBoundary ? Boundaries[^1] : null;
 
     /// <summary>Summarizes a /v1/chat/completions body. Returns null when it is not a JSON object (the replica
     /// will answer the error).</summary>
@@ -57,17 +58,19 @@ public sealed class PrefixKey
             string? model = canon.Model(root);
             if (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array) canon.Write("tools", tools);
             int anchorEnd = -1;
+            var boundaries = new List<int>();
             if (root.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Array)
             {
                 foreach (var m in messages.EnumerateArray())
                 {
                     string role = m.ValueKind == JsonValueKind.Object && m.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : "";
                     canon.Message(role, m);
+                    boundaries.Add(canon.Length);
                     if (anchorEnd < 0 && role is not ("system" or "developer")) anchorEnd = canon.Length;
                 }
             }
             if (anchorEnd < 0) anchorEnd = canon.Length;
-            return canon.ToKey(model, anchorEnd, anchorEnd, options);
+            return canon.ToKey(model, anchorEnd, boundaries, anchorEnd);
         }
     }
 
@@ -95,27 +98,31 @@ public sealed class PrefixKey
             }
             canon.Text(prompt);
             int anchorEnd, affinityEnd;
+            var boundaries = new List<int>();
             const string Open = "<|im_start|>", Close = "<|im_end|>";
             if (prompt.StartsWith(Open, StringComparison.Ordinal))
             {
-                int pos = 0, anchorChars = prompt.Length;
-                while (pos < prompt.Length && prompt.AsSpan(pos).StartsWith(Open))
+                // Turns end after each <|im_end|>; the conversation's opening is its first non-system turn.
+                int anchorChars = -1;
+                for (int open = 0; open >= 0 && open < prompt.Length; open = prompt.IndexOf(Open, open + Open.Length, StringComparison.Ordinal))
                 {
-                    int end = prompt.IndexOf(Close, pos, StringComparison.Ordinal);
-                    int turnEnd = end < 0 ? prompt.Length : end + Close.Length;
-                    bool system = prompt.AsSpan(pos + Open.Length).StartsWith("system");
-                    if (!system) { anchorChars = turnEnd; break; }
-                    pos = turnEnd;
-                    while (pos < prompt.Length && prompt[pos] is '\n' or '\r') pos++;
+                    int close = prompt.IndexOf(Close, open, StringComparison.Ordinal);
+                    if (close < 0) break;
+                    int turnEnd = close + Close.Length;
+                    boundaries.Add(start + Encoding.UTF8.GetByteCount(prompt.AsSpan(0, turnEnd)));
+                    if (anchorChars < 0 && !prompt.AsSpan(open + Open.Length).StartsWith("system")) anchorChars = turnEnd;
                 }
+                if (anchorChars < 0) anchorChars = prompt.Length;
                 anchorEnd = affinityEnd = start + Encoding.UTF8.GetByteCount(prompt.AsSpan(0, anchorChars));
             }
             else
             {
                 anchorEnd = Math.Min(canon.Length, start + options.CompletionAnchorBytes);
                 affinityEnd = start + 1;
+                int block = Math.Max(1, options.BlockBytes);
+                for (int end = block; end <= canon.Length; end += block) boundaries.Add(end);
             }
-            return canon.ToKey(model, anchorEnd, affinityEnd, options);
+            return canon.ToKey(model, anchorEnd, boundaries, affinityEnd);
         }
     }
 
@@ -210,18 +217,22 @@ public sealed class PrefixKey
             }
         }
 
-        public PrefixKey ToKey(string? model, int anchorEnd, int affinityEnd, PrefixOptions options)
+        /// <summary>Hashes the canonical bytes at each boundary (ascending offsets) in one pass.</summary>
+        public PrefixKey ToKey(string? model, int anchorEnd, List<int> boundaries, int affinityEnd)
         {
             var bytes = _buf.WrittenSpan;
-            int block = Math.Max(1, options.BlockBytes);
-            var blocks = new ulong[bytes.Length / block];
+            var hashes = new ulong[boundaries.Count];
             ulong h = PrefixHash.Seed;
-            for (int i = 0; i < blocks.Length; i++)
-                blocks[i] = h = PrefixHash.Bytes(bytes.Slice(i * block, block), h);
+            int done = 0, first = boundaries.Count;
+            for (int i = 0; i < hashes.Length; i++)
+            {
+                int end = boundaries[i];
+                hashes[i] = h = PrefixHash.Bytes(bytes[done..end], h);
+                done = end;
+                if (first == boundaries.Count && end >= affinityEnd) first = i;
+            }
             ulong anchor = PrefixHash.Mix(PrefixHash.Bytes(bytes[..Math.Min(anchorEnd, bytes.Length)]));
-            // Block i covers bytes [0, (i+1)·block): the first to cover [0, affinityEnd) is i = ceil(affinityEnd / block) - 1.
-            int first = Math.Max(0, (affinityEnd + block - 1) / block - 1);
-            return new PrefixKey(model, anchor, blocks, first, bytes.Length);
+            return new PrefixKey(model, anchor, hashes, first, bytes.Length);
         }
     }
 }

@@ -20,6 +20,7 @@ public static class RouterHost
     {
         if (port is < 0 or > 65535) throw new ArgumentException($"--port: {port} is not a TCP port (0-65535)");
         if (options.Backends.Count == 0) throw new ArgumentException("--backend: give at least one replica URL");
+        _ = new BackendPool(options); // validates the list (duplicates) before anything listens
         bool loopback = host == "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
         if (!loopback && options.ApiKeys.Count == 0 && !allowInsecure)
             throw new ArgumentException($"--host {host}: refusing to listen beyond this machine without --api-key (pass --insecure to do it anyway)");

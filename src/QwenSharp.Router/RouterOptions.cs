@@ -58,13 +58,13 @@ public sealed class BackendOptions
     public BackendOptions(Uri url, string? apiKey = null)
     {
         if (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
-            throw new ArgumentException($"backend '{url}': expected an absolute http:// or https:// URL", nameof(url));
+            throw new ArgumentException($"'{url}' is not an absolute http:// or https:// URL");
         Url = url;
         ApiKey = apiKey;
     }
 
     public BackendOptions(string url, string? apiKey = null)
-        : this(Uri.TryCreate(url, UriKind.Absolute, out var u) ? u : throw new ArgumentException($"backend '{url}': not an absolute URL", nameof(url)), apiKey) { }
+        : this(Uri.TryCreate(url, UriKind.Absolute, out var u) ? u : throw new ArgumentException($"'{url}' is not an absolute http:// or https:// URL"), apiKey) { }
 
     /// <summary>Base URL of the replica (no path, or the path its endpoints sit under).</summary>
     public Uri Url { get; }
@@ -76,8 +76,9 @@ public sealed class BackendOptions
 /// <summary>How the prompt prefix of a request is summarized for affinity.</summary>
 public sealed class PrefixOptions
 {
-    /// <summary>Size in bytes of the blocks the canonical prefix is cut into; a continued conversation matches an earlier
-    /// request at the last whole block of that request. 128 bytes is about 32 tokens, two KV blocks of the engine.</summary>
+    /// <summary>For a /v1/completions prompt without chat markup: the size in bytes of the blocks it is cut into; a prompt
+    /// that grows matches its earlier form at that form's last whole block. 128 bytes is about 32 tokens, two KV blocks
+    /// of the engine. (Chats are cut at message ends instead.)</summary>
     public int BlockBytes { get; set; } = 128;
 
     /// <summary>For a /v1/completions prompt without chat markup: the leading bytes whose hash chooses the replica.</summary>

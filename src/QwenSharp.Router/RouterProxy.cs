@@ -95,7 +95,7 @@ public sealed class RouterProxy : IDisposable
                 ctx.Request.Headers.Remove("Transfer-Encoding");
                 ctx.Request.ContentLength = body.Length;
             }
-            var state = new Attempt(backend, CanRetry: attempt + 1 < maxAttempts);
+            var state = new Attempt(backend, CanRetry: attempt + 1 < maxAttempts && _pool.Policy.AnyCandidate(tried));
             ctx.Items[AttemptKey] = state;
 
             ForwarderError error;

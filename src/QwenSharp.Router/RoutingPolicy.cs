@@ -45,6 +45,9 @@ public sealed class RoutingPolicy(IReadOnlyList<Backend> backends, AffinityTable
         return Decide(key, best, key is null ? RouteReason.NoPrefix : RouteReason.LeastLoaded);
     }
 
+    /// <summary>Whether a replica other than those in <paramref name="exclude"/> could still take the request.</summary>
+    public bool AnyCandidate(IReadOnlyCollection<Backend> exclude) => backends.Any(b => b.IsUsable && !exclude.Contains(b));
+
     RouteDecision Decide(PrefixKey? key, Backend b, RouteReason reason)
     {
         if (key is not null) table.Record(key, b);
