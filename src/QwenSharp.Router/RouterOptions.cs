@@ -42,6 +42,10 @@ public sealed class RouterOptions
     /// <summary>Largest request body in bytes the router reads (413 above it); the router must read a body to route it.</summary>
     public long MaxBodyBytes { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>When set, every forwarded response carries this header naming the replica that answered (for debugging and
+    /// tests; off by default, since it shows clients the replicas' addresses).</summary>
+    public string? BackendHeader { get; set; }
+
     /// <summary>Prefix-affinity settings (see <see cref="PrefixOptions"/>).</summary>
     public PrefixOptions Prefix { get; } = new();
 

@@ -252,6 +252,7 @@ public sealed class RouterProxy : IDisposable
                 attempt.RetriedStatus = (int)proxyResponse.StatusCode;
                 return new ValueTask<bool>(false);
             }
+            if (options.BackendHeader is { } header) ctx.Response.Headers[header] = attempt.Backend.Name;
             return base.TransformResponseAsync(ctx, proxyResponse, cancellationToken);
         }
     }

@@ -16,17 +16,17 @@ public static class RouterCommand
 
     public static Command Create()
     {
-        var backends = new Option<string[]>("--backend", "-b")
+        var backends = new Option<string[]>("--backend")
         {
             Description = "A replica's base URL, e.g. http://10.0.0.5:8080 (repeat for each replica)",
             Required = true,
             AllowMultipleArgumentsPerToken = false,
         };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int>("--port", "-p") { Description = "Port to listen on", DefaultValueFactory = _ => 8000 };
-        var apiKeys = new Option<string[]>("--api-key") { Description = $"Key clients must send (Authorization: Bearer KEY); repeatable; also ${ApiKeyVariable}" };
-        var apiKeyFile = new Option<string?>("--api-key-file") { Description = "File of client keys, one per line" };
-        var backendKey = new Option<string?>("--backend-api-key") { Description = $"Key the router sends to the replicas (also ${BackendApiKeyVariable})" };
+        var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8000 };
+        var apiKeys = new Option<string[]>("--api-key") { Description = $"Key clients must send (Authorization: Bearer KEY); repeatable; also read from {ApiKeyVariable}" };
+        var apiKeyFile = new Option<string?>("--api-keys-file") { Description = "File of client keys, one per line ('#' comments)" };
+        var backendKey = new Option<string?>("--backend-api-key") { Description = $"Key the router sends to the replicas (also read from {BackendApiKeyVariable})" };
         var insecure = new Option<bool>("--insecure") { Description = "Allow listening beyond this machine without an API key" };
         var interval = new Option<double>("--health-interval") { Description = "Seconds between checks of each replica's /ready and /metrics", DefaultValueFactory = _ => 2 };
         var maxWaiting = new Option<double>("--max-waiting") { Description = "A replica with this many requests queued counts as overloaded", DefaultValueFactory = _ => 8 };
@@ -78,16 +78,21 @@ public static class RouterCommand
     {
         var all = new List<string>();
         foreach (var k in keys ?? [])
-            if (NonEmpty(k) is string s) all.Add(s);
+        {
+            if (string.IsNullOrWhiteSpace(k) || k.Any(char.IsWhiteSpace)) throw new CliException("--api-key: a key must be one non-empty word", 2);
+            all.Add(k);
+        }
         if (file is not null)
         {
-            if (!File.Exists(file)) throw new CliException($"--api-key-file: {file} does not exist", 2);
+            if (!File.Exists(file)) throw new CliException($"--api-keys-file: {file} does not exist", 2);
             foreach (var line in File.ReadAllLines(file))
                 if (NonEmpty(line) is string s && !s.StartsWith('#')) all.Add(s);
-            if (all.Count == 0) throw new CliException($"--api-key-file: {file} holds no key", 2);
+            if (all.Any(k => k.Any(char.IsWhiteSpace))) throw new CliException($"--api-keys-file: {file}: a key must be one word per line", 2);
+            if (all.Count == 0) throw new CliException($"--api-keys-file: {file} holds no key", 2);
         }
-        if (all.Count == 0 && NonEmpty(Environment.GetEnvironmentVariable(ApiKeyVariable)) is string env)
-            all.AddRange(env.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // The same variable `qwensharp serve` reads: keys separated by commas or whitespace.
+        if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { } env)
+            all.AddRange(env.Split([',', ' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
         return all;
     }
 

@@ -13,7 +13,8 @@ public sealed class RouterCommandTests
     [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--port", "70000" }, "--port")]
     [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--health-interval", "0" }, "--health-interval")]
     [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--max-kv-usage", "2" }, "--max-kv-usage")]
-    [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--api-key-file", "no/such/file" }, "--api-key-file")]
+    [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--api-keys-file", "no/such/file" }, "--api-keys-file")]
+    [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--api-key", "two words" }, "--api-key")]
     public void BadArgumentsAreOneLineErrors(string[] args, string mention)
     {
         var (code, _, err) = CliRunner.Run(args);
