@@ -11,7 +11,8 @@ namespace QwenSharp.Bench;
 /// <summary>
 /// The router with local `qwensharp serve` replicas (processes of the CLI built next to this program, a fixture
 /// model): aggregate output tokens/s through the router with 1 and 2 replicas, and the replicas' prefix-cache hit
-/// rate on multi-turn chats with affinity routing (the router) and without (round-robin straight to the replicas).
+/// rate on multi-turn chats with affinity routing (the router) and without (each request straight to a random replica,
+/// as a Kubernetes Service spreads connections).
 /// </summary>
 public sealed partial class RouterBench : IBenchmark
 {
@@ -64,12 +65,13 @@ public sealed partial class RouterBench : IBenchmark
                 for (int i = 0; i < 2; i++) replicas.Add(await Replica.StartAsync(model, threads));
                 var before = await Totals(replicas);
                 await using var router = affinity ? await StartRouter(replicas) : null;
-                int next = 0;
-                Func<string> target = affinity ? () => router!.Url : () => replicas[Interlocked.Increment(ref next) % replicas.Count].Url;
+                // Without the router: each request to a replica picked at random, as a Kubernetes Service (kube-proxy) does.
+                var random = new Random(12345);
+                Func<string> target = affinity ? () => router!.Url : () => { lock (random) return replicas[random.Next(replicas.Count)].Url; };
                 await MultiTurn(target, conversations, turns);
                 var after = await Totals(replicas);
                 double queries = after.Queries - before.Queries, hits = after.Hits - before.Hits;
-                Console.WriteLine($"| {(affinity ? "router (prefix affinity)" : "round-robin, no router")} | {queries:F0} | {hits:F0} | {100 * hits / Math.Max(1, queries):F1}% |");
+                Console.WriteLine($"| {(affinity ? "router (prefix affinity)" : "random replica (a plain Service)")} | {queries:F0} | {hits:F0} | {100 * hits / Math.Max(1, queries):F1}% |");
             }
             return 0;
         }
