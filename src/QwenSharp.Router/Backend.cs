@@ -18,9 +18,8 @@ public sealed class Backend
     volatile IReadOnlyList<string>? _models;
     volatile BackendHealthState _health = new(BackendHealth.Unknown, DateTimeOffset.MinValue, null);
 
-    internal Backend(int index, BackendOptions options)
+    internal Backend(BackendOptions options)
     {
-        Index = index;
         Options = options;
         var s = options.Url.ToString();
         Name = s.EndsWith('/') ? s[..^1] : s;
@@ -28,8 +27,6 @@ public sealed class Backend
         Id = PrefixHash.Mix(PrefixHash.Bytes(System.Text.Encoding.UTF8.GetBytes(Name)));
     }
 
-    /// <summary>Position in <see cref="RouterOptions.Backends"/>.</summary>
-    public int Index { get; }
     public BackendOptions Options { get; }
     /// <summary>The base URL without a trailing slash: the label of this replica in the router's metrics.</summary>
     public string Name { get; }

@@ -6,10 +6,11 @@ using Microsoft.Extensions.Logging;
 namespace QwenSharp.Router;
 
 /// <summary>
-/// Active checks: every <see cref="RouterOptions.HealthCheckInterval"/>, each replica's GET /ready (200: healthy,
-/// anything else or no answer: unhealthy) and GET /metrics (its load); its /v1/models when it turns healthy and
-/// every <see cref="RouterOptions.ModelsRefreshInterval"/>. Each replica is checked on its own loop, so a slow
-/// one does not delay the others.
+/// Active checks: every <see cref="RouterOptions.HealthCheckInterval"/>, the DNS names of
+/// <see cref="RouterOptions.BackendDnsNames"/> are resolved again, then each replica's GET /ready (200: healthy,
+/// anything else or no answer: unhealthy) and GET /metrics (its load) are read; its /v1/models when it turns
+/// healthy and every <see cref="RouterOptions.ModelsRefreshInterval"/>. Replicas are checked concurrently, each
+/// within <see cref="RouterOptions.HealthCheckTimeout"/>, so a slow one does not hold up the others for long.
 /// </summary>
 public sealed class HealthMonitor(BackendPool pool, ILogger<HealthMonitor> logger) : BackgroundService
 {
@@ -22,19 +23,37 @@ public sealed class HealthMonitor(BackendPool pool, ILogger<HealthMonitor> logge
     })
     { Timeout = pool.Options.HealthCheckTimeout };
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(pool.Backends.Select(b => Loop(b, stoppingToken)));
-
-    async Task Loop(Backend b, CancellationToken ct)
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(pool.Options.HealthCheckInterval);
         do
         {
-            try { await CheckAsync(b, ct).ConfigureAwait(false); }
+            try { await CheckAllAsync(ct).ConfigureAwait(false); }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) { logger.LogWarning(e, "checking {Backend} failed", b.Name); }
+            catch (Exception e) { logger.LogWarning(e, "checking the replicas failed"); }
         }
         while (await NextTick(timer, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>One round: DNS names resolved again, then every replica checked (also called by tests to skip the wait).</summary>
+    public async Task CheckAllAsync(CancellationToken ct)
+    {
+        if (pool.Options.BackendDnsNames.Count > 0)
+        {
+            var before = pool.Backends;
+            foreach (var failure in await pool.RefreshDnsAsync(ct).ConfigureAwait(false)) logger.LogWarning("cannot resolve {Failure}", failure);
+            var after = pool.Backends;
+            foreach (var b in after.Except(before)) logger.LogInformation("replica {Backend} found", b.Name);
+            foreach (var b in before.Except(after)) logger.LogInformation("replica {Backend} gone from DNS", b.Name);
+        }
+        await Task.WhenAll(pool.Backends.Select(b => CheckGuardedAsync(b, ct))).ConfigureAwait(false);
+    }
+
+    async Task CheckGuardedAsync(Backend b, CancellationToken ct)
+    {
+        try { await CheckAsync(b, ct).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (Exception e) { logger.LogWarning(e, "checking {Backend} failed", b.Name); }
     }
 
     static async Task<bool> NextTick(PeriodicTimer timer, CancellationToken ct)

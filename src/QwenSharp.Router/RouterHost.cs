@@ -19,7 +19,7 @@ public static class RouterHost
         Action<ILoggingBuilder>? logging = null)
     {
         if (port is < 0 or > 65535) throw new ArgumentException($"--port: {port} is not a TCP port (0-65535)");
-        if (options.Backends.Count == 0) throw new ArgumentException("--backend: give at least one replica URL");
+        if (options.Backends.Count == 0 && options.BackendDnsNames.Count == 0) throw new ArgumentException("--backend: give at least one replica URL (or --backend-dns)");
         _ = new BackendPool(options); // validates the list (duplicates) before anything listens
         bool loopback = host == "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
         if (!loopback && options.ApiKeys.Count == 0 && !allowInsecure)

@@ -9,6 +9,16 @@ public sealed class RouterOptions
     /// <summary>The replicas: base URLs such as <c>http://10.0.0.5:8080</c> (their OpenAI endpoints are under /v1).</summary>
     public IList<BackendOptions> Backends { get; } = [];
 
+    /// <summary>
+    /// Replicas found through DNS: each entry's host name is resolved every <see cref="HealthCheckInterval"/>, and
+    /// every address it returns is a replica (same scheme, port and path; the entry's key). For a Kubernetes
+    /// headless Service (<c>http://qwensharp-replicas:8080</c>), scaling the Deployment adds and removes replicas.
+    /// </summary>
+    public IList<BackendOptions> BackendDnsNames { get; } = [];
+
+    /// <summary>Resolves a host name for <see cref="BackendDnsNames"/> (default: <see cref="System.Net.Dns.GetHostAddressesAsync(string, CancellationToken)"/>).</summary>
+    public Func<string, CancellationToken, Task<System.Net.IPAddress[]>> ResolveHost { get; set; } = System.Net.Dns.GetHostAddressesAsync;
+
     /// <summary>Keys clients must present to the router (Authorization: Bearer KEY). Empty: no authentication.</summary>
     public IList<string> ApiKeys { get; } = [];
 

@@ -10,10 +10,11 @@ namespace QwenSharp.Router;
 /// <item>unless it is overloaded (<see cref="OverloadOptions"/>): then the least-loaded candidate that is not.</item>
 /// </list>
 /// </summary>
-public sealed class RoutingPolicy(IReadOnlyList<Backend> backends, AffinityTable table, OverloadOptions overload, TimeSpan loadMaxAge)
+public sealed class RoutingPolicy(BackendPool pool, AffinityTable table, OverloadOptions overload, TimeSpan loadMaxAge)
 {
     public RouteDecision? Choose(string? model, PrefixKey? key, IReadOnlyCollection<Backend> exclude)
     {
+        var backends = pool.Backends;
         var usable = new List<Backend>(backends.Count);
         foreach (var b in backends)
             if (b.IsUsable && !exclude.Contains(b)) usable.Add(b);
@@ -46,7 +47,7 @@ public sealed class RoutingPolicy(IReadOnlyList<Backend> backends, AffinityTable
     }
 
     /// <summary>Whether a replica other than those in <paramref name="exclude"/> could still take the request.</summary>
-    public bool AnyCandidate(IReadOnlyCollection<Backend> exclude) => backends.Any(b => b.IsUsable && !exclude.Contains(b));
+    public bool AnyCandidate(IReadOnlyCollection<Backend> exclude) => pool.Backends.Any(b => b.IsUsable && !exclude.Contains(b));
 
     RouteDecision Decide(PrefixKey? key, Backend b, RouteReason reason)
     {

@@ -5,7 +5,8 @@ using QwenSharp.Router;
 namespace QwenSharp.Cli.Commands;
 
 /// <summary>
-/// `qwensharp router --backend URL --backend URL ... [--port 8000] [--host 127.0.0.1] [--api-key KEY]`: one OpenAI
+/// `qwensharp router --backend URL --backend URL ... [--port 8000] [--host 127.0.0.1] [--api-key KEY]` (or
+/// `--backend-dns URL` to find the replicas through DNS): one OpenAI
 /// endpoint in front of several `qwensharp serve` replicas, sending requests that share a prompt prefix to the
 /// replica that likely holds it in its cache (docs/deployment.md).
 /// </summary>
@@ -19,8 +20,10 @@ public static class RouterCommand
         var backends = new Option<string[]>("--backend")
         {
             Description = "A replica's base URL, e.g. http://10.0.0.5:8080 (repeat for each replica)",
-            Required = true,
-            AllowMultipleArgumentsPerToken = false,
+        };
+        var backendDns = new Option<string[]>("--backend-dns")
+        {
+            Description = "A URL whose host name resolves to the replicas' addresses, re-resolved at every check (e.g. a Kubernetes headless Service: http://qwensharp-replicas:8080)",
         };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8000 };
@@ -34,7 +37,7 @@ public static class RouterCommand
 
         var cmd = new Command("router", "Route OpenAI requests across several `qwensharp serve` replicas by prompt prefix and load")
         {
-            backends, host, port, apiKeys, apiKeyFile, backendKey, insecure, interval, maxWaiting, maxKv,
+            backends, backendDns, host, port, apiKeys, apiKeyFile, backendKey, insecure, interval, maxWaiting, maxKv,
         };
         cmd.SetAction(async (r, ct) =>
         {
@@ -44,6 +47,13 @@ public static class RouterCommand
                 try { options.Backends.Add(new BackendOptions(url)); }
                 catch (ArgumentException e) { throw new CliException($"--backend: {e.Message}", 2); }
             }
+            foreach (var url in r.GetValue(backendDns) ?? [])
+            {
+                try { options.BackendDnsNames.Add(new BackendOptions(url)); }
+                catch (ArgumentException e) { throw new CliException($"--backend-dns: {e.Message}", 2); }
+            }
+            if (options.Backends.Count == 0 && options.BackendDnsNames.Count == 0)
+                throw new CliException("--backend: give at least one replica URL (or --backend-dns URL)", 2);
             foreach (var k in ReadKeys(r.GetValue(apiKeys), r.GetValue(apiKeyFile))) options.ApiKeys.Add(k);
             options.BackendApiKey = r.GetValue(backendKey) ?? NonEmpty(Environment.GetEnvironmentVariable(BackendApiKeyVariable));
             double seconds = r.GetValue(interval);
@@ -63,7 +73,8 @@ public static class RouterCommand
                 try { await app.StartAsync(ct); }
                 catch (IOException e) { throw new CliException($"cannot listen on {r.GetValue(host)}:{r.GetValue(port)}: {e.Message}", 1); }
                 var output = r.InvocationConfiguration.Output;
-                output.WriteLine($"router listening on {string.Join(", ", RouterHost.Addresses(app))} -> {options.Backends.Count} replica(s): {string.Join(", ", options.Backends.Select(b => b.Url))}");
+                var targets = options.Backends.Select(b => b.Url.ToString()).Concat(options.BackendDnsNames.Select(b => $"{b.Url} (DNS)"));
+                output.WriteLine($"router listening on {string.Join(", ", RouterHost.Addresses(app))} -> {string.Join(", ", targets)}");
                 output.Flush();
                 try { await app.WaitForShutdownAsync(ct); }
                 catch (OperationCanceledException) { }

@@ -7,6 +7,7 @@ public sealed class RouterCommandTests
     [Theory]
     [InlineData(new[] { "router" }, "--backend")]
     [InlineData(new[] { "router", "--backend", "not-a-url" }, "--backend")]
+    [InlineData(new[] { "router", "--backend-dns", "replicas:8080" }, "--backend-dns")]
     [InlineData(new[] { "router", "--backend", "ftp://x:1" }, "--backend")]
     [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--host", "0.0.0.0" }, "--api-key")]
     [InlineData(new[] { "router", "--backend", "http://127.0.0.1:9", "--backend", "http://127.0.0.1:9/" }, "twice")]

@@ -32,7 +32,7 @@ public sealed class RouterUnderTest : IAsyncDisposable
     }
 
     /// <summary>One round of active checks of every replica (health, load, models), now.</summary>
-    public Task CheckAllAsync() => Task.WhenAll(Pool.Backends.Select(b => Monitor.CheckAsync(b, CancellationToken.None)));
+    public Task CheckAllAsync() => Monitor.CheckAllAsync(CancellationToken.None);
 
     public Backend Backend(StubReplica s) => Pool.Backends.Single(b => b.Name == s.Url.TrimEnd('/'));
 

@@ -51,13 +51,13 @@ public sealed class StubReplica : IAsyncDisposable
     public long PrefixCacheHits => Interlocked.Read(ref _prefixHits);
     public int Count => Received.Count;
 
-    StubReplica(string name, IReadOnlyList<string> models)
+    StubReplica(string name, IReadOnlyList<string> models, System.Net.IPAddress? address = null, int port = 0)
     {
         Name = name;
         Models = models;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(address ?? System.Net.IPAddress.Loopback, port));
         _app = builder.Build();
         _app.MapPost("/v1/chat/completions", ctx => Generate(ctx, chat: true));
         _app.MapPost("/v1/completions", ctx => Generate(ctx, chat: false));
@@ -71,9 +71,12 @@ public sealed class StubReplica : IAsyncDisposable
         _app.MapGet("/metrics", () => Results.Text(Metrics(), "text/plain; version=0.0.4"));
     }
 
-    public static async Task<StubReplica> StartAsync(string name, params string[] models)
+    public static Task<StubReplica> StartAsync(string name, params string[] models) => StartAtAsync(name, null, 0, models);
+
+    /// <summary>A stub on a given loopback address and port (0: any free port).</summary>
+    public static async Task<StubReplica> StartAtAsync(string name, System.Net.IPAddress? address, int port, params string[] models)
     {
-        var s = new StubReplica(name, models.Length == 0 ? ["tiny"] : models);
+        var s = new StubReplica(name, models.Length == 0 ? ["tiny"] : models, address, port);
         await s._app.StartAsync();
         s.Url = RouterHost.Addresses(s._app).Single();
         return s;
