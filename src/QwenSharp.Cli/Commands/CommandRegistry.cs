@@ -17,6 +17,8 @@ public static class CommandRegistry
         yield return ListCommand.Create();
         yield return RmCommand.Create();
         yield return RecommendCommand.Create();
+        yield return BenchCommand.Create();
+        yield return QuantizeCommand.Create();
         yield return RouterCommand.Create();
         yield break;
     }

@@ -27,7 +27,7 @@ public sealed class GenerationFlags
     public readonly Option<string?> System = new("--system") { Description = "System prompt" };
     public readonly Option<int?> Threads = CliOptions.Threads();
     public readonly Option<string?> Quantize = CliOptions.Quantize();
-    public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default) or f32" };
+    public readonly Option<string?> KvType = new("--kv-type") { Description = "KV cache type: f16 (default), f32 or q8_0" };
     public readonly Option<int?> Context = new("--ctx-size", "-c") { Description = "KV cache size in tokens (default: the model's context length, at most 32768)" };
 
     public void AddTo(Command cmd)
@@ -76,7 +76,8 @@ public sealed class GenerationFlags
         {
             "f16" => Models.KvCacheType.F16,
             "f32" => Models.KvCacheType.F32,
-            _ => throw new CliException($"--kv-type: '{k}' is not a KV cache type (f16, f32)", 2),
+            "q8_0" => Models.KvCacheType.Q8_0,
+            _ => throw new CliException($"--kv-type: '{k}' is not a KV cache type (f16, f32, q8_0)", 2),
         } : Models.KvCacheType.F16;
         int? threads = r.GetValue(Threads);
         if (threads is < 1 or > 1024) throw new CliException($"--threads: {threads} must be between 1 and 1024", 2);

@@ -15,16 +15,18 @@ public static class LogitsCommand
         var model = CliOptions.Model();
         var tokens = new Option<string>("--tokens") { Description = "Comma-separated token ids", Required = true };
         var output = new Option<string?>("--out", "-o") { Description = "Write the JSON to this file (atomically) instead of stdout" };
-        var kvType = new Option<string>("--kv-type") { Description = "KV cache type: f32 (default here, as the references use) or f16", DefaultValueFactory = _ => "f32" };
+        var kvType = new Option<string>("--kv-type") { Description = "KV cache type: f32 (default here, as the references use), f16 or q8_0", DefaultValueFactory = _ => "f32" };
         var threads = CliOptions.Threads();
+        var quantize = CliOptions.Quantize();
         var cmd = new Command("logits", "Compute the logits at every position of a token sequence (JSON), for parity checks against other engines")
-            { model, tokens, output, kvType, threads };
+            { model, tokens, output, kvType, threads, quantize };
         cmd.SetAction(r =>
         {
             int[] ids = ParseTokens(r.GetValue(tokens)!);
             var kv = ParseKvType(r.GetValue(kvType)!);
+            var loadOptions = CliOptions.LoadOptions(r.GetValue(quantize));
             var path = ModelResolver.Resolve(r.GetValue(model)!);
-            using var m = ModelResolver.LoadModel(path);
+            using var m = ModelResolver.LoadModel(path, loadOptions);
             using var pool = ModelResolver.CreatePool(r.GetValue(threads));
             var logits = Compute(m, ids, kv, pool);
             string? outPath = r.GetValue(output);
@@ -57,7 +59,8 @@ public static class LogitsCommand
     {
         "f32" => KvCacheType.F32,
         "f16" => KvCacheType.F16,
-        _ => throw new CliException($"--kv-type: '{s}' is not a KV cache type (f32, f16)", 2),
+        "q8_0" => KvCacheType.Q8_0,
+        _ => throw new CliException($"--kv-type: '{s}' is not a KV cache type (f32, f16, q8_0)", 2),
     };
 
     /// <summary>All-position logits of one sequence, [tokens.Length * vocab].</summary>

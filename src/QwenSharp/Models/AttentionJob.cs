@@ -31,7 +31,7 @@ internal sealed unsafe class AttentionJob(ForwardContext ctx) : ParallelJob
         int len = _batch.Positions[i] + 1;
         var cache = seq.Cache;
         int bs = cache.BlockSize;
-        bool f16 = cache.Type == KvCacheType.F16;
+        var type = cache.ElementType;
         float scale = 1f / MathF.Sqrt(hd);
 
         float* scratch = ctx.AttnScratch + worker * ctx.AttnScratchStride;
@@ -47,7 +47,7 @@ internal sealed unsafe class AttentionJob(ForwardContext ctx) : ParallelJob
             int count = Math.Min(bs, len - b * bs);
             byte* keys = cache.HeadPointer(_layer, blocks[b], g, v: false);
             for (int h = 0; h < group; h++)
-                AttentionKernels.Scores(q0 + h * hd, keys, count, hd, f16, scale, scratch + (long)h * len + b * bs);
+                AttentionKernels.Scores(q0 + h * hd, keys, count, hd, type, scale, scratch + (long)h * len + b * bs, row);
         }
         for (int h = 0; h < group; h++)
         {
@@ -59,7 +59,7 @@ internal sealed unsafe class AttentionJob(ForwardContext ctx) : ParallelJob
             int count = Math.Min(bs, len - b * bs);
             byte* values = cache.HeadPointer(_layer, blocks[b], g, v: true);
             for (int h = 0; h < group; h++)
-                AttentionKernels.AccumulateValues(scratch + (long)h * len + b * bs, values, count, hd, f16, out0 + h * hd, row);
+                AttentionKernels.AccumulateValues(scratch + (long)h * len + b * bs, values, count, hd, type, out0 + h * hd, row);
         }
     }
 }

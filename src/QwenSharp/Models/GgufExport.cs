@@ -165,8 +165,7 @@ public static unsafe class GgufExport
                     long r = t.Shape.Length == 1 ? 1 : t.Shape[0];
                     long k = t.Shape[^1];
                     var values = new float[r * k];
-                    var m = MatrixFactory.Create(t.Type, t.Data, (int)r, (int)k, n);
-                    for (int i = 0; i < r; i++) m.DequantizeRow(i, values.AsSpan((int)(i * k), (int)k));
+                    MatrixFactory.Dequantize(t.Type, t.Data, r, (int)k, values, n);
                     if (type == GgmlType.F32) s.Write(MemoryMarshal.AsBytes(values.AsSpan()));
                     else encoder.Encode(type, values, r, k, s);
                 }

@@ -4,7 +4,13 @@ using QwenSharp.Tensors;
 namespace QwenSharp.Models;
 
 /// <summary>Element type of the KV cache.</summary>
-public enum KvCacheType { F32, F16 }
+public enum KvCacheType
+{
+    F32,
+    F16,
+    /// <summary>ggml's Q8_0 blocks (32 int8 values and an fp16 scale): about half the memory of F16.</summary>
+    Q8_0,
+}
 
 /// <summary>
 /// A paged KV cache shared by all sequences of one model: fixed-size blocks of <see cref="BlockSize"/>
@@ -27,7 +33,12 @@ public sealed unsafe class KvCache : IDisposable
     public int BlockSize { get; }
     public int NumBlocks { get; }
     public KvCacheType Type { get; }
-    public int ElementSize => Type == KvCacheType.F32 ? 4 : 2;
+    /// <summary>Bytes per element for F32/F16 (Q8_0: 1; use <see cref="RowBytes"/> for sizes).</summary>
+    public int ElementSize => Type switch { KvCacheType.F32 => 4, KvCacheType.F16 => 2, _ => 1 };
+    /// <summary>Bytes of one head's key (or value) for one token.</summary>
+    public int RowBytes { get; }
+    /// <summary>The storage type of a key/value row, as a GGUF type (F32, F16 or Q8_0).</summary>
+    public GgmlType ElementType => Type switch { KvCacheType.F32 => GgmlType.F32, KvCacheType.F16 => GgmlType.F16, _ => GgmlType.Q8_0 };
 
     /// <summary>Token slots in all blocks.</summary>
     public long Capacity => (long)NumBlocks * BlockSize;
@@ -41,8 +52,11 @@ public sealed unsafe class KvCache : IDisposable
         HeadDim = config.HeadDim;
         BlockSize = blockSize;
         Type = type;
+        if (type == KvCacheType.Q8_0 && HeadDim % 32 != 0)
+            throw new ArgumentException($"a Q8_0 KV cache needs head_dim to be a multiple of 32 (it is {HeadDim})", nameof(type));
+        RowBytes = type switch { KvCacheType.F32 => HeadDim * 4, KvCacheType.F16 => HeadDim * 2, _ => HeadDim / 32 * 34 };
         NumBlocks = checked((int)((capacityTokens + blockSize - 1) / blockSize));
-        _blockStride = (long)NumKvHeads * blockSize * HeadDim * ElementSize;
+        _blockStride = (long)NumKvHeads * blockSize * RowBytes;
         _layerStride = 2 * _blockStride * NumBlocks;
         // Not cleared: pages become resident only as blocks are first written.
         _storage = (byte*)NativeMemory.AlignedAlloc((nuint)(_layerStride * NumLayers), 64);
@@ -59,7 +73,7 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>Start of the K (v = false) or V (v = true) data of one kv head within a block of a layer.</summary>
     public byte* HeadPointer(int layer, int block, int kvHead, bool v) =>
         _storage + layer * _layerStride + (v ? _blockStride * NumBlocks : 0) + block * _blockStride
-        + (long)kvHead * BlockSize * HeadDim * ElementSize;
+        + (long)kvHead * BlockSize * RowBytes;
 
     /// <summary>Called when no block is free: frees one (e.g. an unused prefix-cache block) and returns true, or false.</summary>
     internal Func<bool>? Evictor { get; set; }
@@ -100,7 +114,7 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>Copies the first <paramref name="slots"/> slots of every layer from one block to another.</summary>
     internal void CopyBlock(int from, int to, int slots)
     {
-        long bytes = (long)slots * HeadDim * ElementSize;
+        long bytes = (long)slots * RowBytes;
         for (int l = 0; l < NumLayers; l++)
             for (int h = 0; h < NumKvHeads; h++)
                 for (int v = 0; v < 2; v++)

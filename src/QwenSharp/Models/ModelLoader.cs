@@ -1,10 +1,20 @@
 using QwenSharp.Formats;
 using QwenSharp.Tensors;
+using QwenSharp.Tensors.Quantization;
 
 namespace QwenSharp.Models;
 
 /// <summary>How to load a model.</summary>
-public sealed record ModelLoadOptions;
+public sealed record ModelLoadOptions
+{
+    /// <summary>
+    /// Quantize float (F32/F16/BF16) weight matrices to this GGUF type at load: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+    /// Q4_K, Q5_K or Q6_K (the .NET counterpart of load_in_8bit / load_in_4bit). Matrices whose rows are not a
+    /// multiple of 256 fall back as llama.cpp's quantizer does (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0).
+    /// Already-quantized tensors are kept as they are. Null: keep the file's types.
+    /// </summary>
+    public GgmlType? Quantize { get; init; }
+}
 
 public sealed unsafe partial class QwenModel
 {
@@ -19,22 +29,25 @@ public sealed unsafe partial class QwenModel
         if (kind == ModelPath.Kind.Gguf)
         {
             var gguf = new GgufFile(file);
+            List<IDisposable> owned = [gguf];
             try
             {
                 var config = ModelConfig.FromGguf(gguf);
                 var source = WeightSource.OpenGguf(gguf);
-                return Build(config, source, [gguf], options ?? new());
+                return Build(config, source, owned, options ?? new());
             }
             catch
             {
-                gguf.Dispose();
+                // Also frees weights already repacked into native memory.
+                foreach (var d in owned) d.Dispose();
                 throw;
             }
         }
         var cfg = ModelConfig.FromConfigJson(Path.Combine(file, "config.json"));
         var src = WeightSource.OpenSafetensors(file);
-        try { return Build(cfg, src, [src], options ?? new()); }
-        catch { src.Dispose(); throw; }
+        List<IDisposable> ownedSt = [src];
+        try { return Build(cfg, src, ownedSt, options ?? new()); }
+        catch { foreach (var d in ownedSt) d.Dispose(); throw; }
     }
 
     /// <summary>Builds the model from a weight source (HF tensor names), checking every shape.</summary>
@@ -48,7 +61,17 @@ public sealed unsafe partial class QwenModel
             var t = src.Get(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected [{rows}, {cols}]");
-            return MatrixFactory.Create(t.Type, t.Data, rows, cols, name);
+            bool isFloat = t.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
+            var m = options.Quantize is GgmlType target && isFloat
+                ? OnTheFlyQuantizer.Quantize(t.Type, t.Data, rows, cols, target, name)
+                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name);
+            if (m.OwnsMemory)
+            {
+                owned.Add((IDisposable)m);
+                // Repacked or requantized into native memory: the mapped pages are not needed any more.
+                NativeMemoryHelper.ReleaseMapped(t.Data, t.ByteSize);
+            }
+            return m;
         }
 
         float[] Vec(string name, int length)
@@ -56,9 +79,8 @@ public sealed unsafe partial class QwenModel
             var t = src.Get(name);
             if (t.Elements != length)
                 throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected {length} elements");
-            var m = MatrixFactory.Create(t.Type, t.Data, 1, length, name);
             var v = new float[length];
-            m.DequantizeRow(0, v);
+            MatrixFactory.Dequantize(t.Type, t.Data, 1, length, v, name);
             return v;
         }
 
@@ -95,8 +117,10 @@ public sealed unsafe partial class QwenModel
                 for (int e = 0; e < experts.Length; e++) experts[e] = Dense($"{p}.mlp.experts.{e}", c.MoeIntermediateSize);
                 bool hasShared = c.SharedExpertIntermediateSize > 0 && src.TryGet(p + ".mlp.shared_expert.gate_proj.weight", out _);
                 var router = new float[c.NumExperts * hidden];
-                var rm = Mat(p + ".mlp.gate.weight", c.NumExperts, hidden);
-                for (int e = 0; e < c.NumExperts; e++) rm.DequantizeRow(e, router.AsSpan(e * hidden, hidden));
+                var rt = src.Get(p + ".mlp.gate.weight");
+                if (rt.Shape.Length != 2 || rt.Shape[0] != c.NumExperts || rt.Shape[1] != hidden)
+                    throw new ModelFormatException(rt.FilePath, $"tensor '{p}.mlp.gate.weight' has shape [{string.Join(", ", rt.Shape)}], expected [{c.NumExperts}, {hidden}]");
+                MatrixFactory.Dequantize(rt.Type, rt.Data, c.NumExperts, hidden, router, p + ".mlp.gate.weight");
                 mlp = new SparseMoeMlp
                 {
                     Router = router,

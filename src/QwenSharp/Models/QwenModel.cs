@@ -181,12 +181,12 @@ public sealed unsafe partial class QwenModel : IDisposable
         var cache = seq.Cache;
         int bs = cache.BlockSize, hd = cache.HeadDim;
         int block = seq.Blocks[position / bs], slot = position % bs;
-        bool f16 = cache.Type == KvCacheType.F16;
-        long slotBytes = (long)slot * hd * cache.ElementSize;
+        var type = cache.ElementType;
+        long slotBytes = (long)slot * cache.RowBytes;
         for (int g = 0; g < cache.NumKvHeads; g++)
         {
-            AttentionKernels.Store(k + g * hd, cache.HeadPointer(layer, block, g, v: false) + slotBytes, hd, f16);
-            AttentionKernels.Store(v + g * hd, cache.HeadPointer(layer, block, g, v: true) + slotBytes, hd, f16);
+            AttentionKernels.Store(k + g * hd, cache.HeadPointer(layer, block, g, v: false) + slotBytes, hd, type);
+            AttentionKernels.Store(v + g * hd, cache.HeadPointer(layer, block, g, v: true) + slotBytes, hd, type);
         }
     }
 

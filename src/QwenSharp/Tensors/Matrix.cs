@@ -37,6 +37,12 @@ public abstract unsafe class Matrix
     public virtual void QuantizeInputRow(float* x, byte* dst) =>
         throw new NotSupportedException($"{GetType().Name} takes f32 input");
 
+    /// <summary>
+    /// True when the matrix holds its weights in native memory it allocated (repacked or quantized at load);
+    /// it is then <see cref="IDisposable"/> and its owner disposes it.
+    /// </summary>
+    public virtual bool OwnsMemory => false;
+
     /// <summary>Output rows handed out together (a multiple of any row interleaving of the layout).</summary>
     public virtual int RowGranularity => 4;
 

@@ -15,6 +15,7 @@ internal static class CharClass
 
     static readonly byte[] Bmp = BuildBmp();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     static byte[] BuildBmp()
     {
         var t = new byte[0x10000];

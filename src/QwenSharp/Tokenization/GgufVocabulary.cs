@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using QwenSharp.Formats;
 
 namespace QwenSharp.Tokenization;
@@ -15,6 +16,7 @@ internal static class GgufVocabulary
 {
     public const int TypeNormal = 1, TypeUnknown = 2, TypeControl = 3, TypeUserDefined = 4, TypeUnused = 5, TypeByte = 6;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     public static TokenizerDefinition Read(GgufFile gguf, out TokenizerConfig config, out int? bosId, out int? eosId, out int? padId)
     {
         string path = gguf.Path;

@@ -22,7 +22,7 @@ internal sealed class MergeTable
 
     readonly Slot[] _slots;
     readonly int _shift;
-    /// <summary>(rank << 32 | merged) for pairs of ids below 256; ulong.MaxValue where they do not merge.</summary>
+    /// <summary>(rank &lt;&lt; 32 | merged) for pairs of ids below 256; ulong.MaxValue where they do not merge.</summary>
     readonly ulong[] _small = new ulong[Small * Small];
     public int Count { get; private set; }
 
@@ -41,6 +41,7 @@ internal sealed class MergeTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     int SlotOf(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     public void Add(int left, int right, int rank, int merged)
     {
         ulong key = Key(left, right);
@@ -94,6 +95,7 @@ internal sealed class MergeTable
     /// True when, for every token, every merge that uses it (as left or right) ranks after every merge that
     /// produces it. A BPE learned from data always is: a token exists only once a merge has made it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     public bool IsLayered(int tokenCount)
     {
         var maxMade = new int[tokenCount];

@@ -171,7 +171,7 @@ public sealed class QwenTokenizer
     {
         ArgumentNullException.ThrowIfNull(ids);
         if (text.IsEmpty) return;
-        if (text.ContainsAnyInRange('\uD800', '\uDFFF')) text = ReplaceLoneSurrogates(text);
+        if (text.ContainsAnyInRange('\uD800', '\uDFFF') && HasLoneSurrogate(text)) text = ReplaceLoneSurrogates(text);
         var scratch = EncoderScratch.Current;
         if (_rawAdded.IsEmpty)
         {
@@ -229,6 +229,18 @@ public sealed class QwenTokenizer
             _model.Tokenize(text[i..end], ids, scratch);
             i = end;
         }
+    }
+
+    static bool HasLoneSurrogate(ReadOnlySpan<char> text)
+    {
+        for (int i = text.IndexOfAnyInRange('\uD800', '\uDFFF'); i >= 0 && i < text.Length; i++)
+        {
+            char c = text[i];
+            if (!char.IsSurrogate(c)) continue;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { i++; continue; }
+            return true;
+        }
+        return false;
     }
 
     static string ReplaceLoneSurrogates(ReadOnlySpan<char> text)

@@ -1,10 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using QwenSharp.Formats;
 
 namespace QwenSharp.Tokenization;
-
-/// <summary>What a tokenizer source (tokenizer.json or a GGUF vocabulary) defines: the BPE model and the added tokens.</summary>
-internal sealed record TokenizerDefinition(BpeModel Model, IReadOnlyList<AddedToken> AddedTokens);
 
 /// <summary>
 /// Reads a Hugging Face tokenizer.json with a streaming JSON reader (the 151k-token vocabulary and its
@@ -69,7 +67,7 @@ internal static class TokenizerJson
                         throw Unsupported(path, name, "is set", "null (QwenSharp does not truncate or pad inside the tokenizer)");
                     break;
                 case "model":
-                    model = ReadModel(ref reader, path);
+                    model = ReadModel(ref reader, path, Math.Clamp(json.Length / 75, 1024, 1 << 20));
                     sawModel = true;
                     break;
                 default:
@@ -92,6 +90,7 @@ internal static class TokenizerJson
         public List<(byte[] A, byte[] B)>? PendingMerges;
         public bool IgnoreMerges;
         public string? UnkToken;
+        public int SizeHint = 1024;
 
         public BpeModel Build(string path)
         {
@@ -117,10 +116,10 @@ internal static class TokenizerJson
         }
     }
 
-    static ModelParts ReadModel(ref Utf8JsonReader reader, string path)
+    static ModelParts ReadModel(ref Utf8JsonReader reader, string path, int sizeHint)
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new ModelFormatException(path, "'model' is not an object");
-        var m = new ModelParts();
+        var m = new ModelParts { SizeHint = sizeHint };
         string? type = null;
         byte[] buf = new byte[256];
         while (Next(ref reader, path) != JsonTokenType.EndObject)
@@ -168,11 +167,13 @@ internal static class TokenizerJson
 
     static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     static void ReadVocab(ref Utf8JsonReader reader, string path, ModelParts m)
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new ModelFormatException(path, "model.vocab is not an object");
-        var table = new Utf8TokenTable(1 << 16);
-        var tokens = new List<(string Token, int Id)>(1 << 16);
+        int hint = m.SizeHint;
+        var table = new Utf8TokenTable(hint);
+        var tokens = new List<(string Token, int Id)>(hint);
         byte[] buf = new byte[256];
         int maxId = -1;
         while (Next(ref reader, path) != JsonTokenType.EndObject)
@@ -200,6 +201,7 @@ internal static class TokenizerJson
         m.IdToToken = idToToken;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     static void ReadMerges(ref Utf8JsonReader reader, string path, ModelParts m, ref byte[] buf)
     {
         if (reader.TokenType != JsonTokenType.StartArray) throw new ModelFormatException(path, "model.merges is not an array");
@@ -243,6 +245,7 @@ internal static class TokenizerJson
 
     /// <summary>Adds merge (a, b) with its rank, a and b being laid out one after the other in <paramref name="pair"/>;
     /// a, b and a+b must all be tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load: skip tier-0 code
     static void AddMerge(MergeTable table, Utf8TokenTable vocab, byte[] pair, int aLen, int bLen, int rank, string path)
     {
         int ia = vocab.Find(pair.AsSpan(0, aLen));

@@ -109,3 +109,19 @@ public class ChatTemplateApiTests
         });
     }
 }
+
+/// <summary>JSON values built in C# keep their number kind (int vs float), as Python's json.loads would read
+/// their JSON text for integers and as the caller meant for floating point.</summary>
+public class JsonValueKindTests
+{
+    [Fact]
+    public void Clr_numbers_keep_int_or_float()
+    {
+        var chat = ChatTemplate.Parse("{{ v | tojson }}");
+        string Render(JsonNode? v) => chat.Render(new JsonObject { ["messages"] = new JsonArray(), ["v"] = v });
+        Assert.Equal("[3, 2.0, 0.1, 0.5, 18446744073709551615, -7, \"c\", true, null]", Render(new JsonArray(
+            JsonValue.Create(3), JsonValue.Create(2.0), JsonValue.Create(0.1f), JsonValue.Create(0.5m), JsonValue.Create(ulong.MaxValue),
+            JsonValue.Create((short)-7), JsonValue.Create('c'), JsonValue.Create(true), null)));
+        Assert.Equal("[2, 2.0, 100000.0, 1e-07]", Render(JsonNode.Parse("[2, 2.0, 1e5, 1E-7]")));
+    }
+}

@@ -66,6 +66,16 @@ public class GoldenCaseTests
     }
 
     [Fact]
+    public void Qwen25CasesExactFromGguf()
+    {
+        var gguf = TokenizerFixtures.Qwen25FromGguf;
+        Assert.Equal(151665, gguf.VocabSize);
+        var misses = TokenizerFixtures.Qwen25Cases.Where(c => !c.Ids.SequenceEqual(gguf.Encode(c.Text))).Select(c => c.Id).ToList();
+        Assert.True(misses.Count == 0, "misses: " + string.Join(", ", misses));
+        foreach (var c in TokenizerFixtures.Qwen25Cases) Assert.Equal(c.Decoded, gguf.Decode(c.Ids));
+    }
+
+    [Fact]
     public void AllCasesExactFromTokenizerJsonAndFromGguf()
     {
         var json = TokenizerFixtures.Qwen3;

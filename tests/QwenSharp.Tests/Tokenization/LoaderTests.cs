@@ -210,3 +210,60 @@ public class LoaderTests
         Assert.Equal(File.ReadAllBytes(shared), File.ReadAllBytes(TokenizerFixtures.Qwen3Json));
     }
 }
+
+/// <summary>
+/// Added-token flags Qwen does not use (all its tokens have them false) but tokenizer.json allows, with the
+/// behaviour of Hugging Face's AddedVocabulary: lstrip/rstrip take the whitespace around, single_word matches
+/// only outside words, normalized tokens match the NFC text and decode as their NFC form.
+/// </summary>
+public class AddedTokenFlagTests
+{
+    static QwenTokenizer WithToken(string content, bool lstrip = false, bool rstrip = false, bool singleWord = false, bool normalized = false)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(TokenizerFixtures.TinyDir, "tokenizer.json")))!;
+        root["added_tokens"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = 600, ["content"] = content, ["single_word"] = singleWord, ["lstrip"] = lstrip, ["rstrip"] = rstrip,
+            ["normalized"] = normalized, ["special"] = true,
+        });
+        var path = Path.Combine(TestPaths.NewTempDir(), "tokenizer.json");
+        File.WriteAllText(path, root.ToJsonString());
+        return QwenTokenizer.FromTokenizerJson(path);
+    }
+
+    [Fact]
+    public void LStripAndRStripTakeTheSurroundingWhitespace()
+    {
+        var plain = WithToken("<x>");
+        var strip = WithToken("<x>", lstrip: true, rstrip: true);
+        Assert.Equal(601, strip.VocabSize);
+        var ids = strip.Encode("a  <x>\t b");
+        Assert.Equal(plain.Encode("a").Append(600).Concat(plain.Encode("b")), ids);
+        Assert.Equal("a<x>b", strip.Decode(ids));
+        Assert.Equal(plain.Encode("a ").Append(600).Concat(plain.Encode(" b")), plain.Encode("a <x> b"));
+    }
+
+    [Fact]
+    public void SingleWordMatchesOnlyOutsideWords()
+    {
+        var tok = WithToken("ab", singleWord: true);
+        var plain = QwenTokenizer.FromTokenizerJson(Path.Combine(TokenizerFixtures.TinyDir, "tokenizer.json"));
+        Assert.Equal(new[] { 600 }, tok.Encode("ab"));
+        Assert.Equal(plain.Encode("x ").Append(600).Concat(plain.Encode(" y")), tok.Encode("x ab y"));
+        Assert.Equal(plain.Encode("xab"), tok.Encode("xab"));
+        Assert.Equal(plain.Encode("ab1"), tok.Encode("ab1"));
+        Assert.Equal(plain.Encode("ab_"), tok.Encode("ab_"));
+    }
+
+    [Fact]
+    public void NormalizedTokensMatchTheNfcText()
+    {
+        var tok = WithToken("e\u0301中", normalized: true);
+        Assert.Equal(new[] { 600 }, tok.Encode("\u00E9中"));
+        Assert.Equal(new[] { 600 }, tok.Encode("e\u0301中"));
+        // Decoded as its NFC form; '中' is outside the byte-level alphabet, so the token's own UTF-8 is used
+        // (a token made only of alphabet chars, such as "é!", would decode through the alphabet: byte E9, then U+FFFD).
+        Assert.Equal("\u00E9中", tok.Decode([600]));
+        Assert.Equal("e\u0301中", tok.IdToToken(600));
+    }
+}

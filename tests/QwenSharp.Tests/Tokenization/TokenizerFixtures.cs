@@ -61,6 +61,16 @@ public static class TokenizerFixtures
     });
     public static QwenTokenizer Qwen3FromGguf => _qwen3FromGguf.Value;
 
+    static readonly Lazy<QwenTokenizer> _qwen25FromGguf = new(() =>
+    {
+        var path = Path.Combine(TestPaths.NewTempDir(), "qwen25-vocab.gguf");
+        GgufVocabularyBuilder.FromTokenizerJson(Path.Combine(Qwen25Dir, "tokenizer.json")).Write(path);
+        using var g = new GgufFile(path);
+        return QwenTokenizer.FromGguf(g);
+    });
+    /// <summary>The Qwen2.5 added-token set, from a GGUF built from its tokenizer.json.</summary>
+    public static QwenTokenizer Qwen25FromGguf => _qwen25FromGguf.Value;
+
     /// <summary>The 512-token tokenizer of the tiny fixture models (tests/fixtures/tokenizer/tiny).</summary>
     public static string TinyDir => Path.Combine(Root, "tiny");
 

@@ -155,7 +155,7 @@ internal static partial class BuiltinFilters
             }
             result.Add(tmp);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     static object? Default(RenderContext ctx, object? v, CallArgs a)
@@ -195,6 +195,7 @@ internal static partial class BuiltinFilters
     static object? Last(RenderContext ctx, object? v, CallArgs a)
     {
         a.Bind("last", []);
+        if (v is PyGenerator g) throw JinjaError.Type($"'{g.Kind}' object is not reversible");
         var items = PyOps.Iterate(v);
         return items.Count > 0 ? items[^1] : Undefined.WithHint("No last item, sequence was empty.");
     }
@@ -246,7 +247,10 @@ internal static partial class BuiltinFilters
         string indention = width is string ws ? ws : width is SafeString wm ? wm.Value : new string(' ', (int)Math.Clamp(PyOps.ToIndex(width, "width"), 0, ctx.Limits.MaxOutputLength));
         bool first = b[1] is not Missing && PyOps.Truthy(b[1]);
         bool blank = b[2] is not Missing && PyOps.Truthy(b[2]);
-        string s = ctx.Str(v) + "\n";
+        if (v is Undefined u) throw u.Fail();
+        if (v is List<object?>) throw new JinjaError("AttributeError", "'list' object has no attribute 'splitlines'");
+        if (!PyOps.TryString(v, out var text)) throw JinjaError.Type($"unsupported operand type(s) for +=: '{PyOps.TypeName(v)}' and 'str'");
+        string s = text + "\n";
         var lines = PyText.SplitLines(s).Cast<string>().ToList();
         ctx.CheckLength(s.Length + (long)indention.Length * (lines.Count + 1));
         var sb = new StringBuilder();
@@ -324,8 +328,8 @@ internal static partial class BuiltinFilters
         a.Bind("items", []);
         return v switch
         {
-            Undefined => new List<object?>(),
-            PyDict d => ObjectMethods.Items(d),
+            Undefined => new PyGenerator("generator", new List<object?>()),
+            PyDict d => new PyGenerator("generator", ObjectMethods.Items(d)),
             _ => throw JinjaError.Type("Can only get item pairs from a mapping."),
         };
     }
@@ -370,10 +374,10 @@ internal static partial class BuiltinFilters
             if (a.Named != null) foreach (var (k, x) in a.Named) rest.AddNamed(k, x);
             func = item => ctx.Track(filter(ctx, item, rest));
         }
-        var items = PyOps.Iterate(v);
-        var result = new List<object?>(items.Count);
-        foreach (var item in items) result.Add(func(item));
-        return result;
+        var result = new List<object?>();
+        if (PyOps.Truthy(v)) // Jinja2: `if value: for item in value: ...`
+            foreach (var item in PyOps.Iterate(v)) result.Add(func(item));
+        return new PyGenerator("generator", result);
     }
 
     static object? MinMax(RenderContext ctx, object? v, CallArgs a, string name)
@@ -419,9 +423,10 @@ internal static partial class BuiltinFilters
             test = PyOps.Truthy;
         }
         var result = new List<object?>();
-        foreach (var item in PyOps.Iterate(v))
-            if (test(transform(item)) == keep) result.Add(item);
-        return result;
+        if (PyOps.Truthy(v)) // Jinja2: `if value: for item in value: ...`
+            foreach (var item in PyOps.Iterate(v))
+                if (test(transform(item)) == keep) result.Add(item);
+        return new PyGenerator("generator", result);
     }
 
     static object? Replace(RenderContext ctx, object? v, CallArgs a)
@@ -435,9 +440,17 @@ internal static partial class BuiltinFilters
     {
         a.Bind("reverse", []);
         if (PyOps.TryString(v, out var s)) return PyText.Reverse(s);
+        if (!PyOps.IsIterable(v)) throw new JinjaError("FilterArgumentError", "argument must be iterable");
         var items = new List<object?>(PyOps.Iterate(v));
         items.Reverse();
-        return items;
+        // reversed() of a list is an iterator; a generator cannot be reversed, so Jinja2 makes it a list.
+        return v switch
+        {
+            PyGenerator => items,
+            List<object?> => new PyGenerator("list_reverseiterator", items),
+            PyDict => new PyGenerator("dict_reversekeyiterator", items),
+            _ => new PyGenerator("reversed", items),
+        };
     }
 
     static object? Round(RenderContext ctx, object? v, CallArgs a)
@@ -448,15 +461,47 @@ internal static partial class BuiltinFilters
         if (method is not ("common" or "ceil" or "floor")) throw new JinjaError("FilterArgumentError", "method must be common, ceil or floor");
         if (v is Undefined u) throw u.Fail();
         if (!PyOps.IsNumber(v)) throw JinjaError.Type($"type {PyOps.TypeName(v)} doesn't define __round__ method");
-        if (method == "common" && PyInt.IsInt(v) && precision >= 0) return v is bool flag ? (flag ? 1L : 0L) : v;
+        if (method == "common" && PyInt.IsInt(v))
+        {
+            var x = PyInt.ToBig(v!);
+            if (precision >= 0) return PyInt.Normalize(x);
+            if (precision < -400) return 0L;
+            // Python's round(int, -n): to a multiple of 10**n, ties to even.
+            var m = BigInteger.Pow(10, (int)-precision);
+            var (q, r) = PyInt.DivMod(x, m);
+            var twice = 2 * r;
+            if (twice > m || (twice == m && !q.IsEven)) q += 1;
+            return PyInt.Normalize(q * m);
+        }
         double d = PyOps.ToDouble(v!);
         double scale = Math.Pow(10, precision);
-        if (method == "common")
-        {
-            if (double.IsInfinity(d) || double.IsNaN(d)) return d;
-            return precision is >= 0 and <= 15 ? Math.Round(d, (int)precision, MidpointRounding.ToEven) : Math.Round(d * scale, MidpointRounding.ToEven) / scale;
-        }
-        return (method == "ceil" ? Math.Ceiling(d * scale) : Math.Floor(d * scale)) / scale;
+        if (method == "common") return RoundHalfEven(d, precision);
+        double whole = method == "ceil" ? Math.Ceiling(d * scale) : Math.Floor(d * scale);
+        if (!double.IsFinite(whole)) throw new JinjaError(double.IsNaN(whole) ? "ValueError" : "OverflowError", $"cannot convert float {(double.IsNaN(whole) ? "NaN" : "infinity")} to integer");
+        return (whole + 0.0) / scale; // math.floor/ceil return ints, so -0.0 becomes 0
+    }
+
+    /// <summary>Python's round(float, n): the exact binary value rounded half-to-even at the n-th decimal, then
+    /// read back as the nearest float (Math.Round scales by 10^n and loses precision on large values).</summary>
+    static double RoundHalfEven(double x, long n)
+    {
+        if (!double.IsFinite(x) || x == 0) return x;
+        if (n > 340) return x;
+        if (n < -340) return Math.CopySign(0.0, x);
+        long bits = BitConverter.DoubleToInt64Bits(x);
+        int exp = (int)((bits >> 52) & 0x7FF);
+        long frac = bits & 0xFFFFFFFFFFFFFL;
+        BigInteger m = exp == 0 ? frac : frac | (1L << 52);
+        int e = (exp == 0 ? 1 : exp) - 1075; // |x| = m * 2^e
+        BigInteger num = m, den = BigInteger.One;
+        if (e >= 0) num <<= e; else den <<= -e;
+        if (n >= 0) num *= BigInteger.Pow(10, (int)n); else den *= BigInteger.Pow(10, (int)-n);
+        var (q, r) = PyInt.DivMod(num, den);
+        var twice = 2 * r;
+        if (twice > den || (twice == den && !q.IsEven)) q += 1;
+        string text = q.ToString(CultureInfo.InvariantCulture) + "e" + (-n).ToString(CultureInfo.InvariantCulture);
+        double result = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return x < 0 ? -result : result;
     }
 
     static object? Slice(RenderContext ctx, object? v, CallArgs a)
@@ -479,7 +524,7 @@ internal static partial class BuiltinFilters
             if (fill != null && n >= extra) tmp.Add(fill);
             result.Add(tmp);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     static object? Sort(RenderContext ctx, object? v, CallArgs a)
@@ -487,13 +532,11 @@ internal static partial class BuiltinFilters
         var b = a.Bind("sort", ["reverse", "case_sensitive", "attribute"]);
         bool reverse = b[0] is not Missing && PyOps.Truthy(b[0]);
         bool caseSensitive = b[1] is not Missing && PyOps.Truthy(b[1]);
-        Func<object?, object?> key;
-        if (b[2] is string attrs && attrs.Contains(','))
-        {
-            var getters = attrs.Split(',').Select(p => AttrGetter(p.Trim(), ignoreCase: !caseSensitive)).ToArray();
-            key = item => new List<object?>(getters.Select(g => g(item)));
-        }
-        else key = AttrGetter(b[2] is Missing ? null : b[2], ignoreCase: !caseSensitive);
+        // Jinja2's make_multi_attrgetter: the key is always a list (one entry per comma-separated attribute),
+        // so items whose attribute is missing compare equal instead of failing.
+        var getters = (b[2] is string attrs ? attrs.Split(',').Select(p => (object?)p.Trim()) : [b[2] is Missing ? null : b[2]])
+            .Select(p => AttrGetter(p, ignoreCase: !caseSensitive)).ToArray();
+        Func<object?, object?> key = item => new List<object?>(getters.Select(g => g(item)));
         return StableSort(PyOps.Iterate(v), key, reverse);
     }
 
@@ -546,14 +589,17 @@ internal static partial class BuiltinFilters
     static object? Truncate(RenderContext ctx, object? v, CallArgs a)
     {
         var b = a.Bind("truncate", ["length", "killwords", "end", "leeway"]);
-        string s = ctx.Str(v);
         long length = b[0] is Missing ? 255 : PyOps.ToIndex(b[0], "length");
         bool killwords = b[1] is not Missing && PyOps.Truthy(b[1]);
         string end = b[2] is Missing ? "..." : ctx.Str(b[2]);
         long leeway = b[3] is Missing or null ? 5 : PyOps.ToIndex(b[3], "leeway");
         if (length < end.Length) throw new JinjaError("AssertionError", $"expected length >= {end.Length}, got {length}");
         if (leeway < 0) throw new JinjaError("AssertionError", $"expected leeway >= 0, got {leeway}");
-        if (PyText.Length(s) <= length + leeway) return s;
+        if (PyOps.Length(v) <= length + leeway) return v; // Jinja2 returns the value itself, not its str()
+        if (v is PyDict) throw JinjaError.Type("unhashable type: 'slice'");
+        if (!PyOps.TryString(v, out var s))
+            throw killwords ? JinjaError.Type($"can only concatenate {PyOps.TypeName(v)} (not \"str\") to {PyOps.TypeName(v)}")
+                : new JinjaError("AttributeError", $"'{PyOps.TypeName(v)}' object has no attribute 'rsplit'");
         string head = PyText.Slice(s, null, length - end.Length, null);
         if (killwords) return head + end;
         int space = head.LastIndexOf(' ');
@@ -574,7 +620,7 @@ internal static partial class BuiltinFilters
             seen.Set(k, null);
             result.Add(item);
         }
-        return result;
+        return new PyGenerator("generator", result);
     }
 
     [GeneratedRegex(@"([-\s({\[<]+)")]

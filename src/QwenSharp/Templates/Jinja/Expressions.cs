@@ -86,7 +86,8 @@ internal sealed class GetItemExpr(int offset, Expr obj, Expr key) : Expr(offset,
         var o = obj.Eval(ctx);
         var k = key.Eval(ctx);
         ctx.Site = this;
-        return PyAccess.GetItem(o, k);
+        // Jinja2 compiles x[a:b] to a plain Python subscript (no undefined fallback), x[k] to environment.getitem.
+        return key is SliceExpr ? PyAccess.Slice(o, (PySlice)k!) : PyAccess.GetItem(o, k);
     }
 }
 

@@ -45,10 +45,21 @@ internal static class JsonValues
         if (v.TryGetValue<JsonElement>(out var el)) return FromElement(el, 0);
         if (v.TryGetValue<string>(out var s)) return s;
         if (v.TryGetValue<bool>(out var b)) return b;
+        // Values built in C# keep their CLR kind: integers become int, floating point becomes float
+        // (JsonValue.Create(2.0) is the float 2.0, although its JSON text is "2").
         if (v.TryGetValue<long>(out var l)) return l;
         if (v.TryGetValue<int>(out var i)) return (long)i;
-        if (v.TryGetValue<double>(out var d) && !double.IsFinite(d)) return d;
-        // Other CLR values (decimal, float, ulong, DateTime, ...): through their JSON text, as Python would read it.
+        if (v.TryGetValue<short>(out var sh)) return (long)sh;
+        if (v.TryGetValue<byte>(out var by)) return (long)by;
+        if (v.TryGetValue<sbyte>(out var sb)) return (long)sb;
+        if (v.TryGetValue<uint>(out var ui)) return (long)ui;
+        if (v.TryGetValue<ushort>(out var us)) return (long)us;
+        if (v.TryGetValue<ulong>(out var ul)) return PyInt.Normalize(ul);
+        if (v.TryGetValue<double>(out var d)) return d;
+        if (v.TryGetValue<float>(out var f)) return double.Parse(f.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        if (v.TryGetValue<decimal>(out var m)) return (double)m;
+        if (v.TryGetValue<char>(out var c)) return c.ToString();
+        // Anything else (DateTime, Guid, ...): through its JSON text, as Python would read it.
         using var doc = JsonDocument.Parse(v.ToJsonString());
         return FromElement(doc.RootElement, 0);
     }

@@ -6,8 +6,8 @@ namespace QwenSharp.Templates.Jinja;
 
 /// <summary>
 /// Splits a template into tokens the way Jinja2's lexer does with transformers' settings: trim_blocks
-/// (the newline after a block or comment tag is dropped), lstrip_blocks (spaces and tabs before a block or
-/// comment tag at the start of a line are dropped), the <c>-</c> / <c>+</c> whitespace modifiers, comments,
+/// (the newline after a block or comment tag is dropped), lstrip_blocks (whitespace before a block or comment tag
+/// at the start of a line is dropped), the <c>-</c> / <c>+</c> whitespace modifiers, comments,
 /// <c>{% raw %}</c>, and Python literals (strings with escapes, integers in any base, floats).
 /// </summary>
 internal sealed class Lexer
@@ -79,7 +79,7 @@ internal sealed class Lexer
     }
 
     /// <summary>Whitespace control on the text before a tag: <c>-</c> strips all trailing whitespace;
-    /// otherwise lstrip_blocks removes spaces and tabs between the line start and a block or comment tag.</summary>
+    /// otherwise lstrip_blocks removes whitespace between the line start and a block or comment tag.</summary>
     string StripBeforeTag(string text, int textStart, char sign, bool isVariable)
     {
         if (sign == '-') return PyText.RStrip(text);
@@ -88,8 +88,10 @@ internal sealed class Lexer
         bool lineStarting = textStart == 0 || _s[textStart - 1] == '\n';
         if (lpos > 0 || lineStarting)
         {
+            // Jinja2 3.1: the rest of the line must be whitespace (Python's \s, so also e.g. U+00A0 and U+3000).
+            if (lpos == text.Length) return text;
             for (int i = lpos; i < text.Length; i++)
-                if (text[i] != ' ' && text[i] != '\t') return text;
+                if (!PyText.IsSpace(text[i])) return text;
             return text[..lpos];
         }
         return text;

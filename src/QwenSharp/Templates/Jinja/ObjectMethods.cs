@@ -215,15 +215,15 @@ internal static class ObjectMethods
                 var a = args.Bind("get", ["key", "default"], 1);
                 return d.TryGetValue(a[0], out var v) ? v : CallArgs.Or(a[1], null);
             }
-            case "keys": args.Bind(name, []); return d.Keys.ToList();
+            case "keys": args.Bind(name, []); return new PyDictView("dict_keys", d.Keys.ToList());
             case "values":
             {
                 args.Bind(name, []);
                 var list = new List<object?>(d.Count);
                 for (int i = 0; i < d.Count; i++) list.Add(d.ValueAt(i));
-                return list;
+                return new PyDictView("dict_values", list);
             }
-            case "items": args.Bind(name, []); return Items(d);
+            case "items": args.Bind(name, []); return new PyDictView("dict_items", Items(d));
             case "copy": args.Bind(name, []); return d.Copy();
         }
         throw JinjaError.Type($"'dict' object has no method '{name}'");

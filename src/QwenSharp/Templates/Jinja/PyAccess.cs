@@ -27,6 +27,17 @@ internal static class PyAccess
         return Undefined.Member(obj, key);
     }
 
+    /// <summary><c>x[a:b:c]</c>: a Python subscript with a slice; errors are not turned into undefined values.</summary>
+    public static object? Slice(object? obj, PySlice slice)
+    {
+        if (obj is Undefined u) throw u.Fail();
+        if (obj is PyDict) throw JinjaError.Type("unhashable type: 'slice'");
+        if (obj is not (List<object?> or PyTuple or string or SafeString)) throw JinjaError.Type($"'{PyOps.TypeName(obj)}' object is not subscriptable");
+        if (!slice.TryGetBounds(out _, out _, out _)) throw JinjaError.Type("slice indices must be integers or None or have an __index__ method");
+        TryItem(obj, slice, out var value);
+        return value;
+    }
+
     static bool TryItem(object? obj, object? key, out object? value)
     {
         value = null;

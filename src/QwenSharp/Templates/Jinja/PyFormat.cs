@@ -107,7 +107,12 @@ internal static class PyFormat
             }
             case 'c':
                 if (PyOps.TryString(v, out var ch) && PyText.Length(ch) == 1) return ch;
-                if (PyInt.IsInt(v)) { var cp = PyInt.ToBig(v!); if (cp >= 0 && cp <= 0x10FFFF) return char.ConvertFromUtf32((int)cp); }
+                if (PyInt.IsInt(v))
+                {
+                    var cp = PyInt.ToBig(v!);
+                    if (cp < 0 || cp > 0x10FFFF) throw new JinjaError("OverflowError", "%c arg not in range(0x110000)");
+                    return cp >= 0xD800 && cp <= 0xDFFF ? ((char)(int)cp).ToString() : char.ConvertFromUtf32((int)cp);
+                }
                 throw JinjaError.Type("%c requires int or char");
             default:
                 throw JinjaError.Value($"unsupported format character '{conv}' (0x{(int)conv:x}) at index {at + 1}");
@@ -345,6 +350,11 @@ internal static class PyFormat
                     double d = PyOps.ToDouble(value!);
                     negative = double.IsNegative(d);
                     body = PyRepr.Float(Math.Abs(d));
+                    if (comma && !body.Contains('e'))
+                    {
+                        int dot = body.IndexOf('.');
+                        body = dot < 0 ? Group(body) : Group(body[..dot]) + body[dot..];
+                    }
                     break;
                 }
                 case 'f' or 'F' or 'e' or 'E' or 'g' or 'G' or '%':

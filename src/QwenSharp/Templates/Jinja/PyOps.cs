@@ -24,6 +24,8 @@ internal static class PyOps
         LoopContext => "LoopContext",
         Macro => "Macro",
         PySlice => "slice",
+        PyDictView view => view.Kind,
+        PyGenerator g => g.Kind,
         BoundMethod => "builtin_function_or_method",
         JinjaCallable => "function",
         _ => v.GetType().Name,
@@ -41,6 +43,7 @@ internal static class PyOps
         List<object?> list => list.Count > 0,
         PyTuple t => t.Count > 0,
         PyDict d => d.Count > 0,
+        PyDictView view => view.Count > 0,
         Undefined => false,
         _ => true,
     };
@@ -175,6 +178,12 @@ internal static class PyOps
                 return false;
             case PyDict d:
                 return d.ContainsKey(item);
+            case PyDictView view:
+                foreach (var x in view) if (Equal(x, item)) return true;
+                return false;
+            case PyGenerator g:
+                foreach (var x in g.Take()) if (Equal(x, item)) return true;
+                return false;
             case Undefined:
                 return false;
             default:
@@ -192,11 +201,13 @@ internal static class PyOps
         string s => PyText.CodePoints(s),
         SafeString m => PyText.CodePoints(m.Value),
         PyDict d => d.Keys.ToList(),
+        PyDictView view => view,
+        PyGenerator g => g.Take(),
         Undefined => Array.Empty<object?>(),
         _ => throw JinjaError.Type($"'{TypeName(v)}' object is not iterable"),
     };
 
-    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or Undefined;
+    public static bool IsIterable(object? v) => v is List<object?> or PyTuple or string or SafeString or PyDict or PyDictView or PyGenerator or Undefined;
 
     public static long Length(object? v) => v switch
     {
@@ -205,6 +216,7 @@ internal static class PyOps
         List<object?> list => list.Count,
         PyTuple t => t.Count,
         PyDict d => d.Count,
+        PyDictView view => view.Count,
         Undefined => 0,
         _ => throw JinjaError.Type($"object of type '{TypeName(v)}' has no len()"),
     };
@@ -308,7 +320,7 @@ internal static class PyOps
         {
             double y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", a is double || b is double ? "float division by zero" : "division by zero");
-            if (PyInt.IsInt(a) && PyInt.IsInt(b) && (a is BigInteger || b is BigInteger)) return (double)PyInt.ToBig(a!) / (double)PyInt.ToBig(b!);
+            if (PyInt.IsInt(a) && PyInt.IsInt(b)) return PyInt.TrueDivide(PyInt.ToBig(a!), PyInt.ToBig(b!));
             return ToDouble(a!) / y;
         }
         throw Unsupported("/", a, b);
@@ -327,9 +339,21 @@ internal static class PyOps
         {
             double x = ToDouble(a!), y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", "float floor division by zero");
-            return Math.Floor(x / y);
+            return FloatFloorDiv(x, y);
         }
         throw Unsupported("//", a, b);
+    }
+
+    /// <summary>CPython's float floor division (float_divmod): exact in cases where floor(x / y) is not.</summary>
+    static double FloatFloorDiv(double x, double y)
+    {
+        double mod = x % y;
+        double div = (x - mod) / y;
+        if (mod != 0 && (y < 0) != (mod < 0)) div -= 1.0;
+        if (div == 0) return Math.CopySign(0.0, x / y);
+        double floor = Math.Floor(div);
+        if (div - floor > 0.5) floor += 1.0;
+        return floor;
     }
 
     public static object? Mod(RenderContext ctx, object? a, object? b)
@@ -348,7 +372,8 @@ internal static class PyOps
             double x = ToDouble(a!), y = ToDouble(b!);
             if (y == 0) throw new JinjaError("ZeroDivisionError", "float modulo");
             double r = x % y;
-            if (r != 0 && (r < 0) != (y < 0)) r += y;
+            if (r != 0) { if ((r < 0) != (y < 0)) r += y; }
+            else r = Math.CopySign(0.0, y);
             return r;
         }
         throw Unsupported("%", a, b);
@@ -378,7 +403,9 @@ internal static class PyOps
             double x = ToDouble(a!), y = ToDouble(b!);
             if (x == 0 && y < 0) throw new JinjaError("ZeroDivisionError", "0.0 cannot be raised to a negative power");
             if (x < 0 && y != Math.Floor(y)) throw JinjaError.Value("complex results are not supported");
-            return Math.Pow(x, y);
+            double result = Math.Pow(x, y);
+            if (double.IsInfinity(result) && double.IsFinite(x) && double.IsFinite(y)) throw new JinjaError("OverflowError", "(34, 'Numerical result out of range')");
+            return result;
         }
         throw Unsupported("** or pow()", a, b);
     }

@@ -73,6 +73,14 @@ internal static class PyRepr
                 }
                 sb.Append('}');
                 break;
+            case PyDictView view:
+                sb.Append(view.Kind).Append("([");
+                for (int i = 0; i < view.Count; i++) { if (i > 0) sb.Append(", "); Write(sb, view[i], true, depth + 1, maxLength); }
+                sb.Append("])");
+                break;
+            case PyGenerator g:
+                sb.Append(g.Kind == "generator" ? "<generator object>" : $"<{g.Kind} object>");
+                break;
             case Namespace ns:
                 sb.Append("<Namespace ");
                 Write(sb, ns.Attributes, true, depth + 1, maxLength);

@@ -102,6 +102,7 @@ internal sealed class RenderContext
             case List<object?> l: CheckItems(l.Count); break;
             case PyDict d: CheckItems(d.Count); break;
             case PyTuple t: CheckItems(t.Count); break;
+            case PyGenerator g: CheckItems(g.Count); break;
         }
         return value;
     }

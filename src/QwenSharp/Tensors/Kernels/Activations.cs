@@ -10,9 +10,12 @@ public static unsafe class Activations
     {
         var g = new Span<float>(gate, n);
         var s = new Span<float>(scratch, n);
-        // silu(x) = x · sigmoid(x)
-        TensorPrimitives.Sigmoid(g, s);
-        TensorPrimitives.Multiply(g, s, g);
+        // silu(x) = x / (1 + exp(-x)), in ggml's order (a division, not x · sigmoid(x)), so the product
+        // rounds as llama.cpp's does before it is quantized for the down projection.
+        TensorPrimitives.Negate(g, s);
+        TensorPrimitives.Exp(s, s);
+        TensorPrimitives.Add(s, 1f, s);
+        TensorPrimitives.Divide(g, s, g);
         TensorPrimitives.Multiply(g, new ReadOnlySpan<float>(up, n), g);
     }
 
@@ -23,8 +26,10 @@ public static unsafe class Activations
         float max = TensorPrimitives.Max(s);
         TensorPrimitives.Subtract(s, max, s);
         TensorPrimitives.Exp(s, s);
-        float sum = TensorPrimitives.Sum(s);
-        TensorPrimitives.Multiply(s, 1f / sum, s);
+        // Summed in f64 as ggml does, then scaled by the f32 reciprocal.
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += x[i];
+        TensorPrimitives.Multiply(s, (float)(1.0 / sum), s);
     }
 
     public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));

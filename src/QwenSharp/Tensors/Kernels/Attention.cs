@@ -1,54 +1,96 @@
 using System.Numerics.Tensors;
+using QwenSharp.Tensors.Quantization;
 
 namespace QwenSharp.Tensors.Kernels;
 
-/// <summary>Pieces of attention over one block of cached keys/values (f32 or f16 storage).</summary>
+/// <summary>Pieces of attention over one block of cached keys/values (F32, F16 or Q8_0 storage).</summary>
 public static unsafe class AttentionKernels
 {
-    /// <summary>scores[j] = scale · q · k_j for j &lt; count; keys are contiguous rows of d elements.</summary>
-    public static void Scores(float* q, byte* keys, int count, int d, bool f16, float scale, float* scores)
+    /// <summary>Bytes of one cached row of d elements.</summary>
+    public static int RowBytes(GgmlType type, int d) => type switch
     {
-        if (f16)
+        GgmlType.F32 => d * 4,
+        GgmlType.F16 => d * 2,
+        GgmlType.Q8_0 => d / 32 * 34,
+        _ => throw new NotSupportedException($"KV rows of type {type}"),
+    };
+
+    /// <summary>scores[j] = scale · q · k_j for j &lt; count; keys are contiguous rows of d elements.</summary>
+    public static void Scores(float* q, byte* keys, int count, int d, GgmlType type, float scale, float* scores, float* rowScratch = null)
+    {
+        switch (type)
         {
-            ushort* k = (ushort*)keys;
-            for (int j = 0; j < count; j++) scores[j] = FloatDot.DotHalf(k + (long)j * d, q, d, bf16: false) * scale;
-        }
-        else
-        {
-            float* k = (float*)keys;
-            for (int j = 0; j < count; j++) scores[j] = FloatDot.Dot(k + (long)j * d, q, d) * scale;
+            case GgmlType.F16:
+                {
+                    ushort* k = (ushort*)keys;
+                    for (int j = 0; j < count; j++) scores[j] = FloatDot.DotHalf(k + (long)j * d, q, d, bf16: false) * scale;
+                    break;
+                }
+            case GgmlType.F32:
+                {
+                    float* k = (float*)keys;
+                    for (int j = 0; j < count; j++) scores[j] = FloatDot.Dot(k + (long)j * d, q, d) * scale;
+                    break;
+                }
+            default:
+                {
+                    int rb = RowBytes(type, d);
+                    if (rowScratch == null) throw new ArgumentNullException(nameof(rowScratch), "quantized keys need a row of scratch");
+                    float* row = rowScratch;
+                    for (int j = 0; j < count; j++)
+                    {
+                        BlockDequantizer.Row(type, keys + (long)j * rb, row, d);
+                        scores[j] = FloatDot.Dot(row, q, d) * scale;
+                    }
+                    break;
+                }
         }
     }
 
     /// <summary>output += Σ_j p[j] · v_j for j &lt; count.</summary>
-    public static void AccumulateValues(float* p, byte* values, int count, int d, bool f16, float* output, float* rowScratch)
+    public static void AccumulateValues(float* p, byte* values, int count, int d, GgmlType type, float* output, float* rowScratch)
     {
         var o = new Span<float>(output, d);
-        if (f16)
+        switch (type)
         {
-            ushort* v = (ushort*)values;
-            for (int j = 0; j < count; j++)
-            {
-                FloatDot.ConvertRow(v + (long)j * d, rowScratch, d, bf16: false);
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rowScratch, d), p[j], o, o);
-            }
-        }
-        else
-        {
-            float* v = (float*)values;
-            for (int j = 0; j < count; j++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)j * d, d), p[j], o, o);
+            case GgmlType.F32:
+                {
+                    float* v = (float*)values;
+                    for (int j = 0; j < count; j++)
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)j * d, d), p[j], o, o);
+                    break;
+                }
+            case GgmlType.F16:
+                {
+                    ushort* v = (ushort*)values;
+                    for (int j = 0; j < count; j++)
+                    {
+                        FloatDot.ConvertRow(v + (long)j * d, rowScratch, d, bf16: false);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rowScratch, d), p[j], o, o);
+                    }
+                    break;
+                }
+            default:
+                {
+                    int rb = RowBytes(type, d);
+                    for (int j = 0; j < count; j++)
+                    {
+                        BlockDequantizer.Row(type, values + (long)j * rb, rowScratch, d);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rowScratch, d), p[j], o, o);
+                    }
+                    break;
+                }
         }
     }
 
-    /// <summary>Stores a row of d floats as f32 or f16.</summary>
-    public static void Store(float* src, byte* dst, int d, bool f16)
+    /// <summary>Stores a row of d floats as F32, F16 or Q8_0.</summary>
+    public static void Store(float* src, byte* dst, int d, GgmlType type)
     {
-        if (f16)
+        switch (type)
         {
-            var h = new Span<Half>(dst, d);
-            TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(src, d), h);
+            case GgmlType.F16: TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(src, d), new Span<Half>(dst, d)); break;
+            case GgmlType.F32: Buffer.MemoryCopy(src, dst, d * 4, d * 4); break;
+            default: BlockQuantizer.Row(type, src, dst, d); break;
         }
-        else Buffer.MemoryCopy(src, dst, d * 4, d * 4);
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 namespace QwenSharp.Tensors.Kernels;
 
 /// <summary>
@@ -24,7 +25,18 @@ public static unsafe class Rope
         for (int h = 0; h < heads; h++)
         {
             float* x = v + h * d;
-            for (int i = 0; i < half; i++)
+            int i = 0;
+            // Plain multiplies and adds (no FMA), so the vector path rounds exactly like the scalar one.
+            for (; i + 8 <= half; i += 8)
+            {
+                var x1 = Vector256.Load(x + i);
+                var x2 = Vector256.Load(x + i + half);
+                var c = Vector256.Load(cos + i);
+                var s = Vector256.Load(sin + i);
+                (x1 * c - x2 * s).Store(x + i);
+                (x2 * c + x1 * s).Store(x + i + half);
+            }
+            for (; i < half; i++)
             {
                 float x1 = x[i], x2 = x[i + half];
                 x[i] = x1 * cos[i] - x2 * sin[i];

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+
+namespace QwenSharp.Bench;
+
+/// <summary>
+/// llama.cpp (through LLamaSharp, CPU backend) on the same GGUF with the same thread count: load time,
+/// prefill of the whole prompt in one batch (logits for the last token only) and greedy decode of one
+/// token per llama_decode; medians of several runs after a warm-up, as our bench measures.
+/// </summary>
+public static class LlamaCppRunner
+{
+    public sealed record Result(double LoadSeconds, double PrefillTokensPerSecond, double DecodeTokensPerSecond);
+
+    static bool _quiet;
+
+    public static Result Run(string gguf, int threads, int promptTokens, int genTokens, int runs, int vocabLimit)
+    {
+        if (!_quiet)
+        {
+            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            _quiet = true;
+        }
+        var p = new ModelParams(gguf)
+        {
+            ContextSize = (uint)(promptTokens + genTokens + 16),
+            BatchSize = (uint)Math.Max(512, promptTokens),
+            UBatchSize = (uint)Math.Max(512, promptTokens),
+            Threads = threads,
+            BatchThreads = threads,
+            GpuLayerCount = 0,
+        };
+        var sw = Stopwatch.StartNew();
+        using var weights = LLamaWeights.LoadFromFile(p);
+        using var ctx = weights.CreateContext(p);
+        double load = sw.Elapsed.TotalSeconds;
+        var rng = new Random(1234);
+        var prompt = new int[promptTokens];
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(Math.Min(vocabLimit, 100000));
+        var batch = new LLamaBatch();
+
+        (double, double) Once(int np, int ng)
+        {
+            ctx.NativeHandle.MemoryClear(true);
+            batch.Clear();
+            for (int i = 0; i < np; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == np - 1);
+            long t0 = Stopwatch.GetTimestamp();
+            Check(ctx.NativeHandle.Decode(batch));
+            double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            int pos = np;
+            long t1 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < ng; i++)
+            {
+                var logits = ctx.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+                int best = 0;
+                for (int j = 1; j < logits.Length; j++) if (logits[j] > logits[best]) best = j;
+                batch.Clear();
+                batch.Add(best, pos++, LLamaSeqId.Zero, true);
+                Check(ctx.NativeHandle.Decode(batch));
+            }
+            return (prefill, Stopwatch.GetElapsedTime(t1).TotalSeconds);
+        }
+
+        Once(Math.Min(64, promptTokens), Math.Min(8, genTokens));
+        var pre = new double[runs];
+        var dec = new double[runs];
+        for (int i = 0; i < runs; i++) (pre[i], dec[i]) = Once(promptTokens, genTokens);
+        Array.Sort(pre); Array.Sort(dec);
+        return new Result(load, promptTokens / pre[runs / 2], genTokens / dec[runs / 2]);
+    }
+
+    static void Check(DecodeResult r)
+    {
+        if (r != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode failed: {r}");
+    }
+}
