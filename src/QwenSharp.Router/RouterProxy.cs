@@ -95,7 +95,7 @@ public sealed class RouterProxy : IDisposable
                 ctx.Request.Headers.Remove("Transfer-Encoding");
                 ctx.Request.ContentLength = body.Length;
             }
-            var state = new Attempt(backend, CanRetry: attempt + 1 < maxAttempts && _pool.Policy.AnyCandidate(tried));
+            var state = new Attempt(backend, canRetry: attempt + 1 < maxAttempts && _pool.Policy.AnyCandidate(tried));
             ctx.Items[AttemptKey] = state;
 
             ForwarderError error;
@@ -223,10 +223,11 @@ public sealed class RouterProxy : IDisposable
 
     public void Dispose() => _client.Dispose();
 
-    sealed class Attempt(Backend backend, bool CanRetry)
+    /// <summary>One attempt at forwarding a request: where it goes, and whether a 503 may still be retried elsewhere.</summary>
+    sealed class Attempt(Backend backend, bool canRetry)
     {
         public Backend Backend { get; } = backend;
-        public bool CanRetry { get; } = CanRetry;
+        public bool CanRetry { get; } = canRetry;
         public int? RetriedStatus { get; set; }
     }
 

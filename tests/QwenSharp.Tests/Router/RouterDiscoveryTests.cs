@@ -15,17 +15,17 @@ public sealed class RouterDiscoveryTests
     {
         for (int attempt = 0; ; attempt++)
         {
-            var first = await StubReplica.StartAtAsync("a", A, 0);
-            int port = new Uri(first.Url).Port;
+            var started = new List<StubReplica> { await StubReplica.StartAtAsync("a", A, 0) };
+            int port = new Uri(started[0].Url).Port;
             try
             {
-                var b = await StubReplica.StartAtAsync("b", B, port);
-                var c = await StubReplica.StartAtAsync("c", C, port);
-                return ([first, b, c], port);
+                started.Add(await StubReplica.StartAtAsync("b", B, port));
+                started.Add(await StubReplica.StartAtAsync("c", C, port));
+                return ([.. started], port);
             }
-            catch (IOException) when (attempt < 5)
+            catch (Exception e) when (e is IOException or InvalidOperationException && attempt < 5)
             {
-                await first.DisposeAsync();
+                foreach (var s in started) await s.DisposeAsync();
             }
         }
     }

@@ -77,7 +77,12 @@ public sealed class StubReplica : IAsyncDisposable
     public static async Task<StubReplica> StartAtAsync(string name, System.Net.IPAddress? address, int port, params string[] models)
     {
         var s = new StubReplica(name, models.Length == 0 ? ["tiny"] : models, address, port);
-        await s._app.StartAsync();
+        try { await s._app.StartAsync(); }
+        catch
+        {
+            await s._app.DisposeAsync();
+            throw;
+        }
         s.Url = RouterHost.Addresses(s._app).Single();
         return s;
     }
