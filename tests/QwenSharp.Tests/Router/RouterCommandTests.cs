@@ -23,4 +23,17 @@ public sealed class RouterCommandTests
         Assert.Contains(mention, err);
         Assert.DoesNotContain("   at ", err);
     }
+
+    [Fact]
+    public async Task RouterCommandListensAndForwardsToItsReplica()
+    {
+        await using var stub = await StubReplica.StartAsync("r0");
+        await using var router = await CliProcess.StartAsync(["router", "--backend", stub.Url, "--port", "0", "--health-interval", "0.2"]);
+        using var http = new HttpClient { BaseAddress = new Uri(router.Url) };
+        using var resp = await http.PostAsync("/v1/chat/completions", RouterUnderTest.Json(RouterUnderTest.Chat("tiny", "Be brief.", ["hi"])));
+        Assert.Equal(200, (int)resp.StatusCode);
+        Assert.Equal("r0", resp.Headers.GetValues("X-Replica").Single());
+        Assert.Contains($"qwensharp_router_requests_total{{backend=\"{stub.Url.TrimEnd('/')}\",status=\"200\"}} 1", await http.GetStringAsync("/metrics"));
+        Assert.Contains("router listening on http://127.0.0.1:", router.Log);
+    }
 }

@@ -13,9 +13,9 @@ public sealed class RouterServeTests
     const string Model = "qwen3-tiny";
     const string Sys = "You are a helpful assistant. Answer briefly and precisely.";
 
-    static async Task<ServeProcess[]> Replicas(int n) => await Task.WhenAll(Enumerable.Range(0, n).Select(_ => ServeProcess.StartAsync()));
+    static async Task<CliProcess[]> Replicas(int n) => await Task.WhenAll(Enumerable.Range(0, n).Select(_ => CliProcess.StartServeAsync()));
 
-    static async Task DisposeAll(IEnumerable<ServeProcess> replicas)
+    static async Task DisposeAll(IEnumerable<CliProcess> replicas)
     {
         foreach (var r in replicas) await r.DisposeAsync();
     }
@@ -40,7 +40,7 @@ public sealed class RouterServeTests
     };
 
     /// <summary>Each replica's prompt-token and prefix-cache-hit counters.</summary>
-    static async Task<(double[] PromptTokens, double[] PrefixHits)> Read(ServeProcess[] replicas)
+    static async Task<(double[] PromptTokens, double[] PrefixHits)> Read(CliProcess[] replicas)
     {
         var all = await Task.WhenAll(replicas.Select(r => r.MetricsAsync()));
         return (all.Select(m => m.GetValueOrDefault("vllm:prompt_tokens_total")).ToArray(), all.Select(m => m.GetValueOrDefault("vllm:prefix_cache_hits_total")).ToArray());

@@ -19,10 +19,11 @@ public sealed class ServeFactAttribute : FactAttribute
 }
 
 /// <summary>
-/// A real `qwensharp serve` process on 127.0.0.1 with a free port (the CLI built next to this test assembly,
-/// a fixture model, one kernel thread), ready when <see cref="StartAsync"/> returns.
+/// A real `qwensharp` server process (the CLI built next to this test assembly) on 127.0.0.1 with a free port,
+/// ready (its /ready answers 200) when started: `serve` of a fixture model with one kernel thread, or any
+/// command line that prints "... on http://ADDRESS" (`router`).
 /// </summary>
-public sealed partial class ServeProcess : IAsyncDisposable
+public sealed partial class CliProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly List<string> _log = [];
@@ -32,14 +33,19 @@ public sealed partial class ServeProcess : IAsyncDisposable
     public bool Exited => _process.HasExited;
     public string Log { get { lock (_log) return string.Join("\n", _log); } }
 
-    ServeProcess(Process process, string url)
+    CliProcess(Process process, string url)
     {
         _process = process;
         Url = url;
         _http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    public static async Task<ServeProcess> StartAsync(string model = "qwen3-tiny", params string[] extra)
+    /// <summary>`qwensharp serve` of a fixture model.</summary>
+    public static Task<CliProcess> StartServeAsync(string model = "qwen3-tiny", params string[] extra) =>
+        StartAsync(["serve", "--model", Path.Combine(TestPaths.Fixtures, "models", model), "--host", "127.0.0.1", "--port", "0", "--threads", "1", .. extra]);
+
+    /// <summary>Any `qwensharp` command line that listens and prints its address.</summary>
+    public static async Task<CliProcess> StartAsync(IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(DotnetHost())
         {
@@ -48,8 +54,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "QwenSharp.Cli.dll"));
-        foreach (var a in new[] { "serve", "--model", Path.Combine(TestPaths.Fixtures, "models", model), "--host", "127.0.0.1", "--port", "0", "--threads", "1" }) psi.ArgumentList.Add(a);
-        foreach (var a in extra) psi.ArgumentList.Add(a);
+        foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
         var log = new List<string>();
         var address = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -64,7 +69,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
         p.OutputDataReceived += (_, e) => OnLine(e.Data);
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
-        _ = p.WaitForExitAsync().ContinueWith(_ => address.TrySetException(new InvalidOperationException("qwensharp serve exited: " + string.Join("\n", log))));
+        _ = p.WaitForExitAsync().ContinueWith(_ => address.TrySetException(new InvalidOperationException("qwensharp exited: " + string.Join("\n", log))));
         string url;
         try { url = await address.Task.WaitAsync(TimeSpan.FromSeconds(90)); }
         catch
@@ -72,7 +77,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
             if (!p.HasExited) p.Kill(entireProcessTree: true);
             throw;
         }
-        var s = new ServeProcess(p, url);
+        var s = new CliProcess(p, url);
         lock (log) s._log.AddRange(log);
         await s.WaitReadyAsync();
         return s;
