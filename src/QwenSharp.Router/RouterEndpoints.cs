@@ -52,7 +52,10 @@ public static class RouterEndpoints
         group.MapGet("/ready", (BackendPool pool) => pool.AnyHealthy
             ? Results.Json(new { status = "ready", backends = pool.Backends.Count(b => b.Health == BackendHealth.Healthy) })
             : Results.Json(OpenAiErrors.Body("no model server is available", "server_error", "unavailable"), statusCode: 503));
-        group.MapGet("/metrics", (BackendPool pool) => Results.Text(pool.Metrics.ToPrometheusText(pool.Backends), "text/plain; version=0.0.4; charset=utf-8"));
+        group.MapGet("/metrics", (HttpContext ctx, BackendPool pool, RouterProxy proxy) =>
+            pool.Options.MetricsRequireKey && !proxy.IsAuthorized(ctx.Request)
+                ? Results.Json(OpenAiErrors.Body("a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "invalid_api_key"), statusCode: 401)
+                : Results.Text(pool.Metrics.ToPrometheusText(pool.Backends), "text/plain; version=0.0.4; charset=utf-8"));
         return group;
     }
 }

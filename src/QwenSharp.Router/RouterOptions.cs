@@ -29,6 +29,10 @@ public sealed class RouterOptions
     /// </summary>
     public string? BackendApiKey { get; set; }
 
+    /// <summary>Require a client key for GET /metrics too (default: open, as Prometheus scrapers expect; the metrics name
+    /// the replicas' addresses).</summary>
+    public bool MetricsRequireKey { get; set; }
+
     /// <summary>How often each replica's /ready and /metrics are read.</summary>
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -31,13 +31,14 @@ public static class RouterCommand
         var apiKeyFile = new Option<string?>("--api-keys-file") { Description = "File of client keys, one per line ('#' comments)" };
         var backendKey = new Option<string?>("--backend-api-key") { Description = $"Key the router sends to the replicas (also read from {BackendApiKeyVariable})" };
         var insecure = new Option<bool>("--insecure") { Description = "Allow listening beyond this machine without an API key" };
+        var metricsKey = new Option<bool>("--metrics-require-key") { Description = "Require an API key for GET /metrics too (it names the replicas' addresses)" };
         var interval = new Option<double>("--health-interval") { Description = "Seconds between checks of each replica's /ready and /metrics", DefaultValueFactory = _ => 2 };
         var maxWaiting = new Option<double>("--max-waiting") { Description = "A replica with this many requests queued counts as overloaded", DefaultValueFactory = _ => 8 };
         var maxKv = new Option<double>("--max-kv-usage") { Description = "A replica using this fraction of its KV cache counts as overloaded", DefaultValueFactory = _ => 0.9 };
 
         var cmd = new Command("router", "Route OpenAI requests across several `qwensharp serve` replicas by prompt prefix and load")
         {
-            backends, backendDns, host, port, apiKeys, apiKeyFile, backendKey, insecure, interval, maxWaiting, maxKv,
+            backends, backendDns, host, port, apiKeys, apiKeyFile, backendKey, insecure, metricsKey, interval, maxWaiting, maxKv,
         };
         cmd.SetAction(async (r, ct) =>
         {
@@ -55,6 +56,7 @@ public static class RouterCommand
             if (options.Backends.Count == 0 && options.BackendDnsNames.Count == 0)
                 throw new CliException("--backend: give at least one replica URL (or --backend-dns URL)", 2);
             foreach (var k in ReadKeys(r.GetValue(apiKeys), r.GetValue(apiKeyFile))) options.ApiKeys.Add(k);
+            options.MetricsRequireKey = r.GetValue(metricsKey);
             options.BackendApiKey = r.GetValue(backendKey) ?? NonEmpty(Environment.GetEnvironmentVariable(BackendApiKeyVariable));
             double seconds = r.GetValue(interval);
             if (!(seconds > 0 && seconds <= 3600)) throw new CliException($"--health-interval: {seconds} is not between 0 and 3600 seconds", 2);

@@ -349,6 +349,10 @@ public sealed class RouterStubTests
             // Health, readiness and metrics stay open for probes and scrapers.
             Assert.Equal(200, (int)(await router.Client.GetAsync("/metrics")).StatusCode);
             Assert.Equal(200, (int)(await router.Client.GetAsync("/ready")).StatusCode);
+            router.Pool.Options.MetricsRequireKey = true;
+            Assert.Equal(401, (int)(await router.Client.GetAsync("/metrics")).StatusCode);
+            using var withKey = new HttpRequestMessage(HttpMethod.Get, "/metrics") { Headers = { Authorization = new("Bearer", "client-key") } };
+            Assert.Equal(200, (int)(await router.Client.SendAsync(withKey)).StatusCode);
         }
         finally { await DisposeAll(stubs); }
     }
