@@ -28,29 +28,41 @@ public sealed partial class RouterBench : IBenchmark
         int maxTokens = int.Parse(Arg(args, "--max-tokens") ?? "64");
         int conversations = int.Parse(Arg(args, "--conversations") ?? "16");
         int turns = int.Parse(Arg(args, "--turns") ?? "4");
+        int rounds = int.Parse(Arg(args, "--rounds") ?? "3");
         Console.WriteLine($"model {model}, {threads} kernel thread(s) per replica, {Environment.ProcessorCount} cores");
-        return RunAsync(model, threads, clients, requests, maxTokens, conversations, turns).GetAwaiter().GetResult();
+        return RunAsync(model, threads, clients, requests, maxTokens, conversations, turns, rounds).GetAwaiter().GetResult();
     }
 
-    static async Task<int> RunAsync(string model, int threads, int clients, int requests, int maxTokens, int conversations, int turns)
+    static async Task<int> RunAsync(string model, int threads, int clients, int requests, int maxTokens, int conversations, int turns, int rounds)
     {
         var replicas = new List<Replica>();
         try
         {
             for (int i = 0; i < 2; i++) replicas.Add(await Replica.StartAsync(model, threads));
 
+            // 1 and 2 replicas alternate, `rounds` times, and the medians are reported: on a shared machine the load
+            // drifts, and alternating keeps the drift out of the ratio.
             Console.WriteLine();
-            Console.WriteLine($"## Throughput: {clients} concurrent clients, {requests} chat requests of {maxTokens} tokens (ignore_eos), through the router");
-            Console.WriteLine("| replicas | output tokens/s | requests/s | wall s |");
+            Console.WriteLine($"## Throughput: {clients} concurrent clients, {requests} chat requests of {maxTokens} tokens (ignore_eos), through the router, median of {rounds} alternating rounds");
+            Console.WriteLine("| replicas | output tokens/s | requests/s | each round (tokens/s) |");
             Console.WriteLine("| --- | --- | --- | --- |");
-            double one = 0;
-            foreach (int n in new[] { 1, 2 })
+            await using (var one = await StartRouter(replicas.Take(1)))
+            await using (var two = await StartRouter(replicas))
             {
-                await using var router = await StartRouter(replicas.Take(n));
-                await Throughput(router.Url, clients, 8, maxTokens); // warm-up
-                var (tps, rps, wall) = await Throughput(router.Url, clients, requests, maxTokens);
-                if (n == 1) one = tps;
-                Console.WriteLine($"| {n} | {tps:F0} | {rps:F1} | {wall:F1} |");
+                var runs = new Dictionary<int, List<(double Tps, double Rps)>> { [1] = [], [2] = [] };
+                await Throughput(one.Url, clients, 8, maxTokens); // warm-up
+                await Throughput(two.Url, clients, 8, maxTokens);
+                for (int round = 0; round < rounds; round++)
+                    foreach (var (n, router) in new[] { (1, one), (2, two) })
+                    {
+                        var (tps, rps, _) = await Throughput(router.Url, clients, requests, maxTokens);
+                        runs[n].Add((tps, rps));
+                    }
+                foreach (var (n, list) in runs)
+                {
+                    double Median(IEnumerable<double> v) { var a = v.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+                    Console.WriteLine($"| {n} | {Median(list.Select(x => x.Tps)):F0} | {Median(list.Select(x => x.Rps)):F1} | {string.Join(", ", list.Select(x => x.Tps.ToString("F0")))} |");
+                }
             }
 
             Console.WriteLine();
