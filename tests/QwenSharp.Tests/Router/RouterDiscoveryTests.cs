@@ -48,7 +48,7 @@ public sealed class RouterDiscoveryTests
             async Task<HashSet<string>> Spread(int from)
             {
                 var used = new HashSet<string>();
-                for (int c = from; c < from + 24; c++)
+                for (int c = from; c < from + 36; c++)
                 {
                     var (status, replica, _) = await router.PostAsync("/v1/chat/completions", RouterUnderTest.Chat("tiny", "Be brief.", [$"question {c}"]));
                     Assert.Equal(200, status);
