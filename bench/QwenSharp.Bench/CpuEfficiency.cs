@@ -53,6 +53,7 @@ public sealed class CpuEfficiency : IBenchmark
                 double c2 = Cpu();
                 if (r > 0) ours.Add(((c1 - c0) / prompt, (c2 - c1) / gen));
             }
+            if (a.Has("profile")) Profile(m, pool, prompt);
         }
         NativeLibraryConfig.All.WithLogCallback((level, message) => { });
         var p = new ModelParams(model) { ContextSize = (uint)(prompt + gen + 16), BatchSize = 512, UBatchSize = 512, Threads = 1, BatchThreads = 1, GpuLayerCount = 0 };
@@ -92,6 +93,41 @@ public sealed class CpuEfficiency : IBenchmark
         Console.WriteLine($"| QwenSharp | {op:F2} | {od:F2} |");
         Console.WriteLine($"| llama.cpp / QwenSharp | {lp / op:F2}x | {ld / od:F2}x |");
         return 0;
+    }
+
+    /// <summary>CPU ms of each matrix of layer 0 (scaled by the layer count) for a prompt-sized batch and for one token.</summary>
+    static unsafe void Profile(QwenModel m, WorkerPool pool, int n)
+    {
+        using var mm = new QwenSharp.Tensors.MatMul(pool);
+        var l0 = m.Layers[0];
+        var d = (DenseMlp)l0.Mlp;
+        var mats = new (string, QwenSharp.Tensors.Matrix)[]
+        {
+            ("q_proj", l0.SelfAttn.QProj.Weight), ("k_proj", l0.SelfAttn.KProj.Weight), ("v_proj", l0.SelfAttn.VProj.Weight),
+            ("o_proj", l0.SelfAttn.OProj.Weight), ("gate_proj", d.GateProj.Weight), ("up_proj", d.UpProj.Weight), ("down_proj", d.DownProj.Weight),
+        };
+        int maxCols = mats.Max(x => x.Item2.Cols), maxRows = mats.Max(x => x.Item2.Rows);
+        var x = new float[(long)n * maxCols];
+        var y = new float[(long)n * maxRows];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)Math.Sin(i * 0.1);
+        Console.WriteLine($"| kernel (1 thread, CPU time) | type | shape | batch {n}: CPU ms (all layers) | GOP/s | 1 token: CPU µs (all layers) |");
+        Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        double tb = 0, t1 = 0;
+        fixed (float* xp = x) fixed (float* yp = y)
+            foreach (var (name, w) in mats)
+            {
+                mm.Run(w, xp, w.Cols, n, yp, w.Rows);
+                double c0 = Cpu();
+                for (int k = 0; k < 3; k++) mm.Run(w, xp, w.Cols, n, yp, w.Rows);
+                double batchMs = (Cpu() - c0) / 3;
+                int reps = 50;
+                double c1 = Cpu();
+                for (int k = 0; k < reps; k++) mm.Run(w, xp, w.Cols, 1, yp, w.Rows);
+                double oneUs = (Cpu() - c1) / reps * 1000;
+                tb += batchMs * m.Layers.Count; t1 += oneUs * m.Layers.Count;
+                Console.WriteLine($"| {name} | {w.Type} | {w.Rows}x{w.Cols} | {batchMs * m.Layers.Count:F1} | {2.0 * w.Rows * w.Cols * n / (batchMs / 1000) / 1e9:F1} | {oneUs * m.Layers.Count:F0} |");
+            }
+        Console.WriteLine($"layer matmuls: batch {n}: {tb:F1} CPU ms ({tb / n:F2} ms/token); one token (weights hot in cache): {t1 / 1000:F2} CPU ms");
     }
 
     static int ArgMax(float[] v)

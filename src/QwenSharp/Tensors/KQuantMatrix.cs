@@ -135,6 +135,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
 
     static float DotQ4K(byte* w, byte* x, int nb)
     {
+        short* sc16 = stackalloc short[8];
         sbyte* xq = ActivationQuantizer.Q256Quants(x);
         float* xd = ActivationQuantizer.Q256Scales(x, nb);
         short* bs = ActivationQuantizer.Q256BlockSums(x, nb);
@@ -146,7 +147,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
             var sm = UnpackScalesMins(w + 4);
             float dx = xd[b];
             accMin += H(w + 2) * dx * MinsDot(sm, bs + b * 16);
-            var sc16 = Sse41.ConvertToVector128Int16(sm); // 8 scales as int16
+            Sse41.ConvertToVector128Int16(sm).Store(sc16); // 8 scales as int16, broadcast from memory below
             var sumi = Vector256<int>.Zero;
             byte* q = w + 16;
             sbyte* xb = xq + b * 256;
@@ -157,8 +158,8 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
                 var hi = Avx2.ShiftRightLogical(qv.AsUInt16(), 4).AsByte() & low;
                 var plo = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xb));
                 var phi = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xb + 32));
-                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(plo, Vector256.Create(sc16.GetElement(2 * j))));
-                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(phi, Vector256.Create(sc16.GetElement(2 * j + 1))));
+                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(plo, Avx2.BroadcastScalarToVector256(sc16 + 2 * j)));
+                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(phi, Avx2.BroadcastScalarToVector256(sc16 + 2 * j + 1)));
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(H(w) * dx), acc);
         }
@@ -168,6 +169,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
     /// <summary>One Q4_K row against 4 consecutive activation rows (stride qs bytes).</summary>
     static void DotQ4K4(byte* w, byte* x, int qs, int nb, float* out4)
     {
+        short* sc16 = stackalloc short[8];
         var acc0 = Vector256<float>.Zero; var acc1 = Vector256<float>.Zero; var acc2 = Vector256<float>.Zero; var acc3 = Vector256<float>.Zero;
         float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
         var low = Vector256.Create((byte)0x0F);
@@ -182,7 +184,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
             m1 += dmin * db * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xb, nb) + b * 16);
             m2 += dmin * dc * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xc, nb) + b * 16);
             m3 += dmin * de * MinsDot(sm, ActivationQuantizer.Q256BlockSums(xe, nb) + b * 16);
-            var sc16 = Sse41.ConvertToVector128Int16(sm);
+            Sse41.ConvertToVector128Int16(sm).Store(sc16);
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
             byte* q = w + 16;
             long o = (long)b * 256;
@@ -191,8 +193,8 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
                 var qv = Vector256.Load(q);
                 var lo = qv & low;
                 var hi = Avx2.ShiftRightLogical(qv.AsUInt16(), 4).AsByte() & low;
-                var sl = Vector256.Create(sc16.GetElement(2 * j));
-                var sh = Vector256.Create(sc16.GetElement(2 * j + 1));
+                var sl = Avx2.BroadcastScalarToVector256(sc16 + 2 * j);
+                var sh = Avx2.BroadcastScalarToVector256(sc16 + 2 * j + 1);
                 s0 = Avx2.Add(s0, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xa + o)), sl),
                                            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)xa + o + 32)), sh)));
                 s1 = Avx2.Add(s1, Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)xb + o)), sl),
@@ -264,6 +266,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
 
     static float DotQ5K(byte* w, byte* x, int nb)
     {
+        short* sc16 = stackalloc short[8];
         sbyte* xq = ActivationQuantizer.Q256Quants(x);
         float* xd = ActivationQuantizer.Q256Scales(x, nb);
         short* bs = ActivationQuantizer.Q256BlockSums(x, nb);
@@ -276,7 +279,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
             var sm = UnpackScalesMins(w + 4);
             float dx = xd[b];
             accMin += H(w + 2) * dx * MinsDot(sm, bs + b * 16);
-            var sc16 = Sse41.ConvertToVector128Int16(sm);
+            Sse41.ConvertToVector128Int16(sm).Store(sc16);
             var sumi = Vector256<int>.Zero;
             var qh = Vector256.Load(w + 16);
             byte* q = w + 48;
@@ -290,8 +293,8 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
                 var hi = (Avx2.ShiftRightLogical(qv.AsUInt16(), 4).AsByte() & low) | (Avx2.CompareEqual(qh & m2, m2) & sixteen);
                 var plo = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xb));
                 var phi = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xb + 32));
-                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(plo, Vector256.Create(sc16.GetElement(2 * j))));
-                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(phi, Vector256.Create(sc16.GetElement(2 * j + 1))));
+                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(plo, Avx2.BroadcastScalarToVector256(sc16 + 2 * j)));
+                sumi = Avx2.Add(sumi, Avx2.MultiplyAddAdjacent(phi, Avx2.BroadcastScalarToVector256(sc16 + 2 * j + 1)));
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(H(w) * dx), acc);
         }
@@ -338,6 +341,7 @@ public sealed unsafe class KQuantMatrix : Matrix, IDisposable
         return HSum(acc);
     }
 
+    /// <summary>[sc[g] ×8, sc[g+1] ×8] as int16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<short> Scale2(sbyte* sc, int g) => Vector256.Create(Vector128.Create((short)sc[g]), Vector128.Create((short)sc[g + 1]));
 }

@@ -5,6 +5,7 @@ using QwenSharp.Tokenization;
 namespace QwenSharp.Tests.Cli;
 
 /// <summary>`info`, `logits` and `generate` as users and scripts call them.</summary>
+[Collection(QwenSharp.Tests.Samples.ConsoleCollection.Name)]
 public class CoreCommandTests
 {
     static string Dir(string name) => Path.Combine(TestPaths.Fixtures, "models", name);
