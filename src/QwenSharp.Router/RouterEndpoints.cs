@@ -42,12 +42,13 @@ public static class RouterEndpoints
     public static RouteGroupBuilder MapQwenSharpRouter(this IEndpointRouteBuilder endpoints, string prefix = "")
     {
         var group = endpoints.MapGroup(prefix);
-        group.MapPost("/v1/chat/completions", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Chat));
-        group.MapPost("/v1/completions", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Completion));
+        var mount = new PathString(string.IsNullOrEmpty(prefix) || prefix == "/" ? null : "/" + prefix.Trim('/'));
+        group.MapPost("/v1/chat/completions", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Chat, mount));
+        group.MapPost("/v1/completions", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Completion, mount));
         group.MapGet("/v1/models", (HttpContext ctx, ModelsEndpoint m) => m.HandleAsync(ctx));
-        group.Map("/v1/{**rest}", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other));
-        group.MapPost("/tokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other));
-        group.MapPost("/detokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other));
+        group.Map("/v1/{**rest}", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
+        group.MapPost("/tokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
+        group.MapPost("/detokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
         group.MapGet("/health", () => Results.Json(new { status = "ok" }));
         group.MapGet("/ready", (BackendPool pool) => pool.AnyHealthy
             ? Results.Json(new { status = "ready", backends = pool.Backends.Count(b => b.Health == BackendHealth.Healthy) })

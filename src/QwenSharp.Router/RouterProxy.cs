@@ -59,8 +59,17 @@ public sealed class RouterProxy : IDisposable
     /// <summary>Whether the request carries one of the router's keys (always true without keys).</summary>
     public bool IsAuthorized(HttpRequest request) => _keys.IsAuthorized(request);
 
-    public async Task HandleAsync(HttpContext ctx, RequestKind kind)
+    /// <param name="ctx">The client's request.</param>
+    /// <param name="kind">How to read its prompt prefix.</param>
+    /// <param name="mountPath">Where the router's endpoints are mapped in the host app (e.g. <c>/llm</c>): taken off the
+    /// path sent to the replica, which serves /v1/... at its root.</param>
+    public async Task HandleAsync(HttpContext ctx, RequestKind kind, PathString mountPath = default)
     {
+        if (mountPath.HasValue && ctx.Request.Path.StartsWithSegments(mountPath, out var rest))
+        {
+            ctx.Request.PathBase = ctx.Request.PathBase.Add(mountPath);
+            ctx.Request.Path = rest;
+        }
         if (!_keys.IsAuthorized(ctx.Request))
         {
             await Answer(ctx, 401, "a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "invalid_api_key").ConfigureAwait(false);

@@ -1,5 +1,10 @@
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using QwenSharp.Router;
 
 namespace QwenSharp.Tests.Router;
@@ -412,6 +417,42 @@ public sealed class RouterStubTests
             }
         }
         finally { await DisposeAll(stubs); }
+    }
+
+    [Fact]
+    public async Task HostedInAnAppUnderAPathPrefix()
+    {
+        var stubs = await Stubs(2);
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.Services.AddQwenSharpRouter(o =>
+        {
+            foreach (var s in stubs) o.Backends.Add(new BackendOptions(s.Url));
+            o.BackendHeader = "X-Served-By";
+        });
+        await using var app = builder.Build();
+        app.MapGet("/", () => "the user's own app");
+        app.MapQwenSharpRouter("/llm");
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(RouterHost.Addresses(app).Single()) };
+            Assert.Equal("the user's own app", await http.GetStringAsync("/"));
+            using var resp = await http.PostAsync("/llm/v1/chat/completions", RouterUnderTest.Json(RouterUnderTest.Chat("tiny", Sys, ["hi"])));
+            Assert.Equal(200, (int)resp.StatusCode);
+            var replica = resp.Headers.GetValues("X-Replica").Single();
+            var served = resp.Headers.GetValues("X-Served-By").Single();
+            Assert.Equal(stubs.Single(s => s.Name == replica).Url.TrimEnd('/'), served);
+            Assert.Equal(HttpStatusCode.NotFound, (await http.PostAsync("/v1/chat/completions", RouterUnderTest.Json(new JsonObject()))).StatusCode);
+            Assert.Contains("qwensharp_router_requests_total", await http.GetStringAsync("/llm/metrics"));
+            Assert.Equal("tiny", JsonNode.Parse(await http.GetStringAsync("/llm/v1/models"))!["data"]![0]!["id"]!.GetValue<string>());
+        }
+        finally
+        {
+            await app.StopAsync();
+            await DisposeAll(stubs);
+        }
     }
 
     static async Task WaitFor(Func<bool> condition)
