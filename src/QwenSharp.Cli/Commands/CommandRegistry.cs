@@ -11,6 +11,7 @@ public static class CommandRegistry
         yield return LogitsCommand.Create();
         yield return GenerateCommand.Create();
         yield return ChatCommand.Create();
+        yield return ServeCommand.Create();
         yield return TokenizeCommand.Create();
         yield return TemplateCommand.Create();
         yield return PullCommand.Create();

@@ -67,8 +67,8 @@ public sealed class GenerationFlags
         return s;
     }
 
-    /// <summary>Loads the model the flags name (downloading a repo id on first use).</summary>
-    public Qwen Load(ParseResult r, TextWriter progress)
+    /// <summary>Loads the model the flags name (downloading a repo id on first use); <paramref name="configureEngine"/> adjusts the engine settings (serve's queue and batch limits).</summary>
+    public Qwen Load(ParseResult r, TextWriter progress, Func<EngineOptions, EngineOptions>? configureEngine = null)
     {
         string model = r.GetValue(Model) ?? ModelResolver.DefaultModel;
         string path = ModelResolver.Resolve(model, r.GetValue(Include), progress);
@@ -88,6 +88,7 @@ public sealed class GenerationFlags
             Load = CliOptions.LoadOptions(r.GetValue(Quantize)),
             Engine = new EngineOptions { KvCacheType = kv, Threads = threads, KvCacheTokens = ctx },
         };
+        if (configureEngine != null) options = options with { Engine = configureEngine(options.Engine) };
         return Qwen.Load(path, options);
     }
 

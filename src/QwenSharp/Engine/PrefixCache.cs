@@ -30,6 +30,20 @@ public sealed class PrefixCache
     public long QueriedTokens { get; private set; }
     public int CachedBlocks { get { lock (_lock) return _byHash.Count; } }
 
+    /// <summary>Cached blocks that no sequence uses: free for reuse on demand (vLLM counts them as free KV).</summary>
+    public int ReclaimableBlocks
+    {
+        get
+        {
+            int[] blocks;
+            lock (_lock) blocks = [.. _byBlock.Keys];
+            // Outside our lock: the KV cache takes its own lock and may call back into EvictOne under it.
+            int n = 0;
+            foreach (var b in blocks) if (_cache.RefCount(b) == 1) n++;
+            return n;
+        }
+    }
+
     public PrefixCache(KvCache cache)
     {
         _cache = cache;

@@ -8,16 +8,6 @@ namespace QwenSharp.Tests.Router;
 [CollectionDefinition("RouterServe", DisableParallelization = true)]
 public sealed class RouterServeCollection;
 
-/// <summary>A fact that needs the `serve` command in the CLI this test assembly was built with.</summary>
-public sealed class ServeFactAttribute : FactAttribute
-{
-    public ServeFactAttribute()
-    {
-        if (!QwenSharp.Cli.Commands.CommandRegistry.All().Any(c => c.Name == "serve"))
-            Skip = "this build's qwensharp has no serve command (the server branch is not merged yet)";
-    }
-}
-
 /// <summary>
 /// A real `qwensharp` server process (the CLI built next to this test assembly) on 127.0.0.1 with a free port,
 /// ready (its /ready answers 200) when started: `serve` of a fixture model with one kernel thread, or any

@@ -46,7 +46,7 @@ public sealed class RouterServeTests
         return (all.Select(m => m.GetValueOrDefault("vllm:prompt_tokens_total")).ToArray(), all.Select(m => m.GetValueOrDefault("vllm:prefix_cache_hits_total")).ToArray());
     }
 
-    [ServeFact]
+    [Fact]
     public async Task SamePrefixLandsOnTheReplicaWhosePrefixCacheHitsAndDifferentPrefixesSpread()
     {
         var replicas = await Replicas(3);
@@ -87,7 +87,7 @@ public sealed class RouterServeTests
         finally { await DisposeAll(replicas); }
     }
 
-    [ServeFact]
+    [Fact]
     public async Task KillingAReplicaMidRunGivesCleanErrorsInFlightLosesNothingNotStartedAndKeepsServing()
     {
         var replicas = await Replicas(3);
