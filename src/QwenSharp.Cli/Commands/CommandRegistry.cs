@@ -22,6 +22,7 @@ public static class CommandRegistry
         yield return QuantizeCommand.Create();
         yield return FinetuneCommand.Create();
         yield return MergeCommand.Create();
+        yield return RouterCommand.Create();
         yield break;
     }
 }
