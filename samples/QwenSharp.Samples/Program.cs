@@ -11,6 +11,7 @@ public static class Program
         ["math"] = ("step-by-step math with Qwen2.5-Math", StepByStepMath.RunAsync),
         ["thinking"] = ("Qwen3 thinking on and off, a thinking budget, reasoning and answer apart", Thinking.RunAsync),
         ["edge"] = ("a small model quantized at load to 8 and 4 bits, prompt truncated to a budget, memory and tokens/s", EdgeDeployment.RunAsync),
+        ["finetune"] = ("LoRA fine-tuning on a small JSONL dataset, then chat with the adapter", Finetuning.RunAsync),
         ["prompt-builders"] = ("prompt builders: step by step, coding with constraints, several languages", PromptBuilderSample.RunAsync),
         ["serving"] = ("the OpenAI-compatible server in-process, called with the official OpenAI .NET client: one prompt and a batch", Serving.RunAsync),
         ["security"] = ("API keys, per-key rate limits, input length limits, logs without prompt text", Security.RunAsync),

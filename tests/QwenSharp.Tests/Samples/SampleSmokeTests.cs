@@ -43,6 +43,25 @@ public class SampleSmokeTests
     }
 
     [Fact]
+    public async Task FinetuneSampleLowersTheLossAndChatsWithTheAdapter()
+    {
+        string model = Path.Combine(TestPaths.Fixtures, "models", "qwen3-tiny");
+        var output = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(output);
+        try { Assert.Equal(0, await Program.Samples["finetune"].Run(new SampleArgs(["--model", model, "--max-tokens", "4"]))); }
+        finally { Console.SetOut(old); }
+        string text = output.ToString();
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"loss on the data: ([0-9.]+) before, ([0-9.]+) after");
+        Assert.True(m.Success, text);
+        double before = double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double after = double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(after < before - 1.0, $"loss {before} -> {after}");
+        Assert.Matches(@"(?m)^base ", text);
+        Assert.Matches(@"(?m)^pirate ", text);
+    }
+
+    [Fact]
     public void EverySampleSaysWhatItShowsInItsFirstLine()
     {
         string dir = Path.Combine(TestPaths.RepoRoot, "samples", "QwenSharp.Samples");
