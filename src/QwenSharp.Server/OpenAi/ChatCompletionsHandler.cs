@@ -60,16 +60,7 @@ public sealed class ChatCompletionsHandler(Qwen qwen, ServedModels models, IOpti
                 pumps = choices.Select(c => StreamChoiceAsync(c, results[c.Index], sse, scope, model, created, req)).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
                 var usage = Usage(results);
-                if (req.IncludeUsage)
-                    await sse.WriteAsync(w =>
-                    {
-                        w.WriteStartObject();
-                        Header(w, scope.Id, created, model);
-                        w.WriteStartArray("choices");
-                        w.WriteEndArray();
-                        usage.Write(w);
-                        w.WriteEndObject();
-                    }).ConfigureAwait(false);
+                if (req.IncludeUsage) await sse.WriteUsageAsync(w => Header(w, scope.Id, created, model), usage).ConfigureAwait(false);
                 await sse.DoneAsync().ConfigureAwait(false);
                 scope.Summary = Summary(results, usage);
             }
@@ -77,9 +68,7 @@ public sealed class ChatCompletionsHandler(Qwen qwen, ServedModels models, IOpti
             {
                 pumps = choices.Select(c => CollectAsync(c, results[c.Index])).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
-                var failed = results.FirstOrDefault(r => r.Finish is "error" or "cancelled");
-                if (failed?.Finish == "error") throw new InvalidOperationException("generation failed: " + failed.Error);
-                if (failed?.Finish == "cancelled") throw new OperationCanceledException(scope.Token);
+                OpenAiJson.ThrowIfFailed(results.Select(r => (r.Finish, r.Error)), scope.Token);
                 var usage = Usage(results);
                 var response = new JsonObject
                 {

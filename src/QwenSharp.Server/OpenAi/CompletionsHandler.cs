@@ -148,16 +148,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
                 pumps = choices.Select(c => StreamAsync(c, results[c.Index], sse, scope.Id, created, model, req)).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
                 var usage = Usage(results, req.N);
-                if (req.IncludeUsage)
-                    await sse.WriteAsync(w =>
-                    {
-                        w.WriteStartObject();
-                        Header(w, scope.Id, created, model);
-                        w.WriteStartArray("choices");
-                        w.WriteEndArray();
-                        usage.Write(w);
-                        w.WriteEndObject();
-                    }).ConfigureAwait(false);
+                if (req.IncludeUsage) await sse.WriteUsageAsync(w => Header(w, scope.Id, created, model), usage).ConfigureAwait(false);
                 await sse.DoneAsync().ConfigureAwait(false);
                 scope.Summary = Summary(results, usage);
             }
@@ -165,9 +156,7 @@ public sealed class CompletionsHandler(Qwen qwen, ServedModels models, IOptions<
             {
                 pumps = choices.Select(c => CollectAsync(c, results[c.Index])).ToArray();
                 await Task.WhenAll(pumps).ConfigureAwait(false);
-                var failed = results.FirstOrDefault(r => r.Finish is "error" or "cancelled");
-                if (failed?.Finish == "error") throw new InvalidOperationException("generation failed: " + failed.Error);
-                if (failed?.Finish == "cancelled") throw new OperationCanceledException(scope.Token);
+                OpenAiJson.ThrowIfFailed(results.Select(r => (r.Finish, r.Error)), scope.Token);
                 var usage = Usage(results, req.N);
                 string json = OpenAiJson.Serialize(w =>
                 {

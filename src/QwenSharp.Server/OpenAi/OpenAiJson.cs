@@ -7,6 +7,14 @@ namespace QwenSharp.Server.OpenAi;
 /// <summary>The pieces of OpenAI's response JSON shared by the endpoints: usage, logprobs, tool calls.</summary>
 public static class OpenAiJson
 {
+    /// <summary>A whole (non-streamed) answer is sent only when every choice finished: an error or a cancellation wins.</summary>
+    public static void ThrowIfFailed(IEnumerable<(string? Finish, string? Error)> choices, CancellationToken token)
+    {
+        var failed = choices.FirstOrDefault(r => r.Finish is "error" or "cancelled");
+        if (failed.Finish == "error") throw new InvalidOperationException("generation failed: " + failed.Error);
+        if (failed.Finish == "cancelled") throw new OperationCanceledException(token);
+    }
+
     /// <summary>Token counts summed over a request's choices (the prompt counted once, as OpenAI does).</summary>
     public sealed class UsageTotals
     {

@@ -43,6 +43,20 @@ public sealed class SseWriter : IDisposable
     }
 
     /// <summary>Writes one event whose JSON <paramref name="build"/> writes.</summary>
+    /// <summary>
+    /// The last chunk of a stream with <c>stream_options.include_usage</c>: the chunk header, no choices, and
+    /// the usage totals of the whole request.
+    /// </summary>
+    public Task WriteUsageAsync(Action<Utf8JsonWriter> header, OpenAiJson.UsageTotals usage) => WriteAsync(w =>
+    {
+        w.WriteStartObject();
+        header(w);
+        w.WriteStartArray("choices");
+        w.WriteEndArray();
+        usage.Write(w);
+        w.WriteEndObject();
+    });
+
     public async Task WriteAsync(Action<Utf8JsonWriter> build)
     {
         await _lock.WaitAsync(_ct).ConfigureAwait(false);
