@@ -35,6 +35,11 @@ public sealed class KernelBench : IBenchmark
         Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
         foreach (var type in types)
         {
+            if (cols % GgmlTypeInfo.Layout(type).BlockSize != 0)
+            {
+                Console.WriteLine($"| {type} | {rows}x{cols} | (rows of {cols} are not whole blocks of {GgmlTypeInfo.Layout(type).BlockSize}) | | | |");
+                continue;
+            }
             long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
             var q = new byte[rowBytes * rows];
             fixed (float* wp = w) fixed (byte* qp = q) fixed (float* xp = x) fixed (float* yp = y)
