@@ -233,6 +233,7 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         byte* c = g;
         for (int b = 0; b < nb; b++, c += 272, q0 += 32, q1 += 32, q2 += 32, q3 += 32)
         {
+            if (N.Value == 1) Prefetch(c, 272);
             Vector256<int> t0 = default, t1 = default, t2 = default, t3 = default;
             sbyte* w = (sbyte*)(c + 16);
             Signed<N>(w, q0, q1, q2, q3, ref t0, ref t1, ref t2, ref t3);
@@ -285,6 +286,7 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         byte* c = g;
         for (int b = 0; b < nb; b++, c += chunk, q0 += 32, q1 += 32, q2 += 32, q3 += 32)
         {
+            if (N.Value == 1) Prefetch(c, chunk);
             Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector256<int> t0, t1 = default, t2 = default, t3 = default;
             byte* w = c + qOff;

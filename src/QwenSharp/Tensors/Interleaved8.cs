@@ -140,6 +140,19 @@ internal static unsafe class Interleaved8
         if (N.Value > 3) t3 = Avx2.Add(t3, MaddSum(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(Bcast4(x3), w))));
     }
 
+    /// <summary>How far ahead of the block being computed <see cref="Prefetch"/> asks for weights (bytes).</summary>
+    public const int PrefetchDistance = 2048;
+
+    /// <summary>
+    /// Software prefetch of the <paramref name="bytes"/> weight bytes <see cref="PrefetchDistance"/> past p (one input:
+    /// decode streams every weight once from memory; the hardware prefetcher restarts at every work item).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prefetch(byte* p, int bytes)
+    {
+        for (int o = 0; o < bytes; o += 64) Sse.Prefetch0(p + PrefetchDistance + o);
+    }
+
     /// <summary>Writes the valid lanes (rows) of one input's result.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Vector256<float> v, float* y, int valid)

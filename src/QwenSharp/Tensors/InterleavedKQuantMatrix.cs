@@ -176,6 +176,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < nb; b++, c += chunk)
         {
+            if (N.Value == 1) Prefetch(c, chunk);
             Vector256<int> t0 = default, t1 = default, t2 = default, t3 = default;
             Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
             sbyte* r0 = q0 + 256 * b, r1 = q1 + 256 * b, r2 = q2 + 256 * b, r3 = q3 + 256 * b;
@@ -275,6 +276,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < nb; b++, c += 1680)
         {
+            if (N.Value == 1) Prefetch(c, 1680);
             Vector256<int> t0 = default, t1 = default, t2 = default, t3 = default;
             Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
             sbyte* r0 = q0 + 256 * b, r1 = q1 + 256 * b, r2 = q2 + 256 * b, r3 = q3 + 256 * b;
