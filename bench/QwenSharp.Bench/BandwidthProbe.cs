@@ -6,15 +6,16 @@ using QwenSharp.Tensors;
 namespace QwenSharp.Bench;
 
 /// <summary>
-/// Read bandwidth with the same thread count: a Vector256 sum over a 512 MiB native buffer (larger than
-/// any cache), split over the worker pool; the median of several passes, in bytes per second.
+/// Read bandwidth with the same thread count: a Vector256 integer OR over a 512 MiB native buffer (larger than
+/// any cache), split over the worker pool; the median of several passes, in bytes per second. (Integer, not float:
+/// the buffer's bit patterns are subnormal floats, and a float sum could measure the adder instead of the memory.)
 /// </summary>
 public sealed unsafe class BandwidthProbe : ParallelJob, IDisposable
 {
     readonly byte* _buf;
     readonly long _bytes;
     readonly int _chunks;
-    readonly Vector256<float>[] _sink;
+    readonly Vector256<ulong>[] _sink;
 
     public BandwidthProbe(long bytes = 512L << 20, int threads = 2)
     {
@@ -23,21 +24,21 @@ public sealed unsafe class BandwidthProbe : ParallelJob, IDisposable
         // Touch every page with non-zero data.
         for (long i = 0; i < bytes; i += 4096) _buf[i] = 1;
         _chunks = threads * 16;
-        _sink = new Vector256<float>[_chunks];
+        _sink = new Vector256<ulong>[_chunks];
     }
 
     public override void Execute(int item, int worker)
     {
         long per = _bytes / _chunks / 128 * 128;
-        float* p = (float*)(_buf + item * per);
-        long n = per / 4;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (long i = 0; i < n; i += 32)
+        ulong* p = (ulong*)(_buf + item * per);
+        long n = per / 8;
+        Vector256<ulong> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (long i = 0; i < n; i += 16)
         {
-            a0 += Vector256.Load(p + i); a1 += Vector256.Load(p + i + 8);
-            a2 += Vector256.Load(p + i + 16); a3 += Vector256.Load(p + i + 24);
+            a0 |= Vector256.Load(p + i); a1 |= Vector256.Load(p + i + 4);
+            a2 |= Vector256.Load(p + i + 8); a3 |= Vector256.Load(p + i + 12);
         }
-        _sink[item] = a0 + a1 + a2 + a3;
+        _sink[item] = a0 | a1 | a2 | a3;
     }
 
     public double Measure(WorkerPool pool, int passes = 7)

@@ -41,25 +41,35 @@ internal sealed unsafe class AttentionJob(ForwardContext ctx) : ParallelJob
         float* out0 = ctx.Attn + i * qd + (long)g * group * hd;
         var blocks = seq.Blocks;
 
-        // Scores for every query head of the group, block by block (keys read once per block).
+        // Scores for every query head of the group, key by key: each cached key is converted to f32 once for the
+        // whole group (F32 keys are used where they lie).
         for (int b = 0; b * bs < len; b++)
         {
             int count = Math.Min(bs, len - b * bs);
             byte* keys = cache.HeadPointer(_layer, blocks[b], g, v: false);
-            for (int h = 0; h < group; h++)
-                AttentionKernels.Scores(q0 + h * hd, keys, count, hd, type, scale, scratch + (long)h * len + b * bs, row);
+            float* s = scratch + b * bs;
+            for (int j = 0; j < count; j++)
+            {
+                float* k = AttentionKernels.RowAsFloat(keys, j, hd, type, row);
+                for (int h = 0; h < group; h++) s[(long)h * len + j] = AttentionKernels.Dot(k, q0 + h * hd, hd) * scale;
+            }
         }
         for (int h = 0; h < group; h++)
         {
             Activations.Softmax(scratch + (long)h * len, len);
             new Span<float>(out0 + h * hd, hd).Clear();
         }
+        // out_h += p_h[j] · v_j, value by value (each converted once for the group), in position order for every head.
         for (int b = 0; b * bs < len; b++)
         {
             int count = Math.Min(bs, len - b * bs);
             byte* values = cache.HeadPointer(_layer, blocks[b], g, v: true);
-            for (int h = 0; h < group; h++)
-                AttentionKernels.AccumulateValues(scratch + (long)h * len + b * bs, values, count, hd, type, out0 + h * hd, row);
+            float* p = scratch + b * bs;
+            for (int j = 0; j < count; j++)
+            {
+                float* v = AttentionKernels.RowAsFloat(values, j, hd, type, row);
+                for (int h = 0; h < group; h++) AttentionKernels.AddScaled(out0 + h * hd, v, p[(long)h * len + j], hd);
+            }
         }
     }
 }

@@ -56,7 +56,8 @@ public sealed unsafe partial class QwenModel
         int hidden = c.HiddenSize, hd = c.HeadDim;
         int qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
 
-        Matrix Mat(string name, int rows, int cols)
+        // sparse: a mixture-of-experts weight (see MatrixFactory.Create: not copied or repacked at load).
+        Matrix Mat(string name, int rows, int cols, bool sparse = false)
         {
             var t = src.Get(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
@@ -64,12 +65,13 @@ public sealed unsafe partial class QwenModel
             bool isFloat = t.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
             var m = options.Quantize is GgmlType target && isFloat
                 ? OnTheFlyQuantizer.Quantize(t.Type, t.Data, rows, cols, target, name)
-                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name);
+                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name, sparse, dataIsMapped: true);
             if (m.OwnsMemory)
             {
                 owned.Add((IDisposable)m);
-                // Repacked or requantized into native memory: the mapped pages are not needed any more.
-                NativeMemoryHelper.ReleaseMapped(t.Data, t.ByteSize);
+                // Repacked or requantized into native memory: the mapped pages are not needed any more
+                // (a lazily repacked matrix releases them itself once it has repacked).
+                if (m is not Block32Matrix { IsPacked: false }) NativeMemoryHelper.ReleaseMapped(t.Data, t.ByteSize);
             }
             return m;
         }
@@ -86,14 +88,14 @@ public sealed unsafe partial class QwenModel
 
         float[]? OptVec(string name, int length) => src.TryGet(name, out _) ? Vec(name, length) : null;
 
-        Linear Lin(string prefix, int outF, int inF, bool bias) =>
-            new(Mat(prefix + ".weight", outF, inF), bias ? Vec(prefix + ".bias", outF) : OptVec(prefix + ".bias", outF));
+        Linear Lin(string prefix, int outF, int inF, bool bias, bool sparse = false) =>
+            new(Mat(prefix + ".weight", outF, inF, sparse), bias ? Vec(prefix + ".bias", outF) : OptVec(prefix + ".bias", outF));
 
-        DenseMlp Dense(string prefix, int inter) => new()
+        DenseMlp Dense(string prefix, int inter, bool sparse = false) => new()
         {
-            GateProj = Lin(prefix + ".gate_proj", inter, hidden, false),
-            UpProj = Lin(prefix + ".up_proj", inter, hidden, false),
-            DownProj = Lin(prefix + ".down_proj", hidden, inter, false),
+            GateProj = Lin(prefix + ".gate_proj", inter, hidden, false, sparse),
+            UpProj = Lin(prefix + ".up_proj", inter, hidden, false, sparse),
+            DownProj = Lin(prefix + ".down_proj", hidden, inter, false, sparse),
         };
 
         var embed = Mat("model.embed_tokens.weight", c.VocabSize, hidden);
@@ -114,7 +116,7 @@ public sealed unsafe partial class QwenModel
             if (c.IsSparseLayer(l))
             {
                 var experts = new DenseMlp[c.NumExperts];
-                for (int e = 0; e < experts.Length; e++) experts[e] = Dense($"{p}.mlp.experts.{e}", c.MoeIntermediateSize);
+                for (int e = 0; e < experts.Length; e++) experts[e] = Dense($"{p}.mlp.experts.{e}", c.MoeIntermediateSize, sparse: true);
                 bool hasShared = c.SharedExpertIntermediateSize > 0 && src.TryGet(p + ".mlp.shared_expert.gate_proj.weight", out _);
                 var router = new float[c.NumExperts * hidden];
                 var rt = src.Get(p + ".mlp.gate.weight");

@@ -2,84 +2,129 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using QwenSharp.Tensors.Quantization;
+using static QwenSharp.Tensors.Interleaved8;
 
 namespace QwenSharp.Tensors;
 
 /// <summary>
-/// A matrix in one of ggml's 32-element block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), repacked at load
-/// into a 4-row-interleaved layout: for each group of 4 rows and each block b, one chunk
-/// [4 fp16 scales][4 fp16 mins (Q4_1, Q5_1)][4 × u32 high bits (Q5_0, Q5_1)][4 × the block's quant bytes].
-/// One sequential stream per row group, and every activation load serves 4 rows. The products use
-/// int8 activations (<see cref="InputFormat.Q8Blocks32"/>) and integer dot products, as llama.cpp does.
-/// Rows past the last multiple of 4 are padded with zero blocks.
+/// A matrix in one of ggml's 32-element block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), repacked into native memory
+/// in the 8-row-interleaved layout of <see cref="Interleaved8"/>: for each group of 8 rows and each block, one chunk
+/// [8 fp16 scales][8 fp16 mins (Q4_1, Q5_1)][32 B fifth bits (Q5_0, Q5_1)][quants]. The quants are 8 vectors of
+/// 32 bytes (Q8_0: vector s holds columns 4s..4s+3 of the 8 rows) or 4 (nibble types: the low nibbles of vector v
+/// hold columns 4v..4v+3, the high nibbles columns 16+4v..16+4v+3, which is exactly the byte order of a GGUF block,
+/// 4 bytes at a time). The fifth bits are 8 bit planes: bit s of byte 4·r + t is the fifth bit of row r, column
+/// 4s + t. The products use int8 activations (<see cref="InputFormat.Q8Blocks32"/>) and exact integer dot products
+/// per block, as llama.cpp does. Rows past the last multiple of 8 are zero.
+/// <para>With <c>lazy</c>, the repack happens on first use (mixture-of-experts weights: experts no token is routed to
+/// are never read); with <c>releaseMappedSource</c> too, the source pages (a file mapping) are released afterwards.</para>
 /// </summary>
 public sealed unsafe class Block32Matrix : Matrix, IDisposable
 {
     readonly GgmlType _type;
     byte* _data;
-    readonly int _nb;          // blocks per row
-    readonly int _chunk;       // bytes per (row group, block)
-    readonly int _qBytes;      // quant bytes per row-block (32 or 16)
+    nint _source;                  // GGUF rows still to repack (lazy), else 0
+    readonly long _sourceBytes;
+    readonly bool _releaseSource;
+    readonly object _packLock = new();
+    readonly int _nb;              // blocks per row
+    readonly int _chunk;           // bytes per (row group, block)
     readonly int _minOff, _qhOff, _qOff;
     readonly long _groupStride;
+    readonly int _blockBytes;
 
     public override GgmlType Type => _type;
     public override bool OwnsMemory => true;
-    public override long ByteSize => (long)Rows * _nb * GgmlTypeInfo.Layout(_type).TypeSize;
+    public override int RowGranularity => Interleaved8.Rows;
+    public override long ByteSize => (long)Rows * _nb * _blockBytes;
     public override InputFormat InputFormat => InputFormat.Q8Blocks32;
     public override int QuantizedInputRowBytes => ActivationQuantizer.Q8Blocks32RowBytes(Cols);
     public override void QuantizeInputRow(float* x, byte* dst) => ActivationQuantizer.QuantizeBlocks32(x, Cols, dst);
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1;
 
-    /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory.</summary>
-    public Block32Matrix(GgmlType type, byte* src, int rows, int cols) : base(rows, cols)
+    /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
+    public bool IsPacked => Volatile.Read(ref _source) == 0;
+
+    /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory, now or (lazy) on first use.</summary>
+    public Block32Matrix(GgmlType type, byte* src, int rows, int cols, bool lazy = false, bool releaseMappedSource = false) : base(rows, cols)
     {
         if (!Handles(type)) throw new ArgumentException($"{type} is not a 32-block type", nameof(type));
         if (cols % 32 != 0) throw new ArgumentException($"{type} rows must be a multiple of 32 elements, got {cols}", nameof(cols));
         _type = type;
         _nb = cols / 32;
         bool hasMin = type is GgmlType.Q4_1 or GgmlType.Q5_1, hasQh = type is GgmlType.Q5_0 or GgmlType.Q5_1;
-        _qBytes = type == GgmlType.Q8_0 ? 32 : 16;
-        _minOff = 8;
-        _qhOff = 8 + (hasMin ? 8 : 0);
-        _qOff = _qhOff + (hasQh ? 16 : 0);
-        _chunk = _qOff + 4 * _qBytes;
+        int qBytes = type == GgmlType.Q8_0 ? 256 : 128;
+        _minOff = 16;
+        _qhOff = 16 + (hasMin ? 16 : 0);
+        _qOff = _qhOff + (hasQh ? 32 : 0);
+        _chunk = _qOff + qBytes;
         _groupStride = (long)_nb * _chunk;
-        long groups = (rows + 3) / 4;
-        _data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
-        NativeMemoryHelper.Clear(_data, groups * _groupStride);
-        int blockBytes = GgmlTypeInfo.Layout(type).TypeSize;
-        long rowBytes = (long)_nb * blockBytes;
-        for (int r = 0; r < rows; r++)
+        _blockBytes = GgmlTypeInfo.Layout(type).TypeSize;
+        _sourceBytes = (long)rows * _nb * _blockBytes;
+        _releaseSource = releaseMappedSource;
+        if (lazy) _source = (nint)src;
+        else Pack(src);
+    }
+
+    /// <inheritdoc/>
+    public override void Prepare()
+    {
+        if (Volatile.Read(ref _source) == 0) return;
+        lock (_packLock)
+        {
+            byte* src = (byte*)_source;
+            if (src == null) return;
+            Pack(src);
+            if (_releaseSource) NativeMemoryHelper.ReleaseMapped(src, _sourceBytes);
+            Volatile.Write(ref _source, 0);
+        }
+    }
+
+    void Pack(byte* src)
+    {
+        long groups = (Rows + 7) / 8;
+        byte* data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
+        NativeMemoryHelper.Clear(data, groups * _groupStride);
+        long rowBytes = (long)_nb * _blockBytes;
+        for (int r = 0; r < Rows; r++)
         {
             byte* s = src + r * rowBytes;
-            byte* g = _data + (r / 4) * _groupStride;
-            int lane = r % 4;
-            for (int b = 0; b < _nb; b++, s += blockBytes)
+            byte* g = data + (r / 8) * _groupStride;
+            int lane = r % 8;
+            for (int b = 0; b < _nb; b++, s += _blockBytes)
             {
                 byte* c = g + (long)b * _chunk;
                 ((ushort*)c)[lane] = *(ushort*)s;
                 byte* q;
-                switch (type)
+                uint qh = 0;
+                switch (_type)
                 {
                     case GgmlType.Q4_1: ((ushort*)(c + _minOff))[lane] = ((ushort*)s)[1]; q = s + 4; break;
-                    case GgmlType.Q5_0: ((uint*)(c + _qhOff))[lane] = *(uint*)(s + 2); q = s + 6; break;
-                    case GgmlType.Q5_1: ((ushort*)(c + _minOff))[lane] = ((ushort*)s)[1]; ((uint*)(c + _qhOff))[lane] = *(uint*)(s + 4); q = s + 8; break;
+                    case GgmlType.Q5_0: qh = *(uint*)(s + 2); q = s + 6; break;
+                    case GgmlType.Q5_1: ((ushort*)(c + _minOff))[lane] = ((ushort*)s)[1]; qh = *(uint*)(s + 4); q = s + 8; break;
                     default: q = s + 2; break;
                 }
-                Buffer.MemoryCopy(q, c + _qOff + lane * _qBytes, _qBytes, _qBytes);
+                int vectors = _type == GgmlType.Q8_0 ? 8 : 4;
+                for (int v = 0; v < vectors; v++) *(uint*)(c + _qOff + 32 * v + 4 * lane) = *(uint*)(q + 4 * v);
+                if (_type is GgmlType.Q5_0 or GgmlType.Q5_1)
+                    for (int t = 0; t < 4; t++)
+                    {
+                        int bits = 0;
+                        for (int st = 0; st < 8; st++) bits |= (int)((qh >> (4 * st + t)) & 1) << st;
+                        c[_qhOff + 4 * lane + t] = (byte)bits;
+                    }
             }
         }
+        _data = data;
     }
 
     public override void DequantizeRow(int row, Span<float> dst)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row));
-        byte* g = _data + (row / 4) * _groupStride;
-        int lane = row % 4;
+        Prepare();
+        byte* g = _data + (row / 8) * _groupStride;
+        int lane = row % 8;
         byte* block = stackalloc byte[34];
-        int blockBytes = GgmlTypeInfo.Layout(_type).TypeSize;
         fixed (float* y = dst)
             for (int b = 0; b < _nb; b++)
             {
@@ -88,7 +133,7 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
             }
     }
 
-    /// <summary>Rebuilds the GGUF block of one lane of a chunk (for dequantization and tests).</summary>
+    /// <summary>Rebuilds the GGUF block of one lane of a chunk (for dequantization and the scalar path).</summary>
     void GgufBlock(byte* c, int lane, byte* block)
     {
         *(ushort*)block = ((ushort*)c)[lane];
@@ -96,66 +141,69 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         switch (_type)
         {
             case GgmlType.Q4_1: ((ushort*)block)[1] = ((ushort*)(c + _minOff))[lane]; q = block + 4; break;
-            case GgmlType.Q5_0: *(uint*)(block + 2) = ((uint*)(c + _qhOff))[lane]; q = block + 6; break;
-            case GgmlType.Q5_1: ((ushort*)block)[1] = ((ushort*)(c + _minOff))[lane]; *(uint*)(block + 4) = ((uint*)(c + _qhOff))[lane]; q = block + 8; break;
+            case GgmlType.Q5_0: q = block + 6; break;
+            case GgmlType.Q5_1: ((ushort*)block)[1] = ((ushort*)(c + _minOff))[lane]; q = block + 8; break;
             default: q = block + 2; break;
         }
-        Buffer.MemoryCopy(c + _qOff + lane * _qBytes, q, _qBytes, _qBytes);
+        int vectors = _type == GgmlType.Q8_0 ? 8 : 4;
+        for (int v = 0; v < vectors; v++) *(uint*)(q + 4 * v) = *(uint*)(c + _qOff + 32 * v + 4 * lane);
+        if (_type is GgmlType.Q5_0 or GgmlType.Q5_1)
+        {
+            uint qh = 0;
+            for (int t = 0; t < 4; t++)
+            {
+                int bits = c[_qhOff + 4 * lane + t];
+                for (int st = 0; st < 8; st++) qh |= (uint)((bits >> st) & 1) << (4 * st + t);
+            }
+            *(uint*)(q - 4) = qh;
+        }
     }
 
     public override void Compute(in MatMulInput x, int n, float* y, int ldy, int r0, int r1)
     {
-        float* out4 = stackalloc float[8];
-        for (int r = r0; r < r1; r += 4)
+        Prepare();
+        for (int r = r0; r < r1; r += 8)
         {
-            byte* g = _data + (r / 4) * _groupStride;
-            int valid = Math.Min(4, Rows - r);
-            int i = 0;
-            if (Avx2.IsSupported)
+            byte* g = _data + (r / 8) * _groupStride;
+            int valid = Math.Min(8, Rows - r);
+            if (!Avx2.IsSupported)
             {
-                // Batches (prefill): 4 rows × 2 inputs per pass, each weight vector loaded once for both inputs.
-                for (; i + 2 <= n; i += 2)
-                {
-                    byte* xa = x.Quantized + (long)i * x.QuantizedStride;
-                    var acc = _type == GgmlType.Q8_0 ? DotQ8_0x2(g, xa, xa + x.QuantizedStride) : DotU8x2(g, xa, xa + x.QuantizedStride);
-                    acc.Store(out4);
-                    float* ya = y + (long)i * ldy + r, yb = ya + ldy;
-                    for (int k = 0; k < valid; k++) { ya[k] = out4[k]; yb[k] = out4[4 + k]; }
-                }
+                for (int i = 0; i < n; i++) ScalarDot8(g, x.Quantized + (long)i * x.QuantizedStride, y + (long)i * ldy + r, valid);
+                continue;
             }
-            for (; i < n; i++)
+            int qs = x.QuantizedStride;
+            int i0 = 0;
+            for (; i0 + 4 <= n; i0 += 4) Dot<Inputs4>(g, x.Quantized + (long)i0 * qs, qs, y + (long)i0 * ldy + r, ldy, valid);
+            switch (n - i0)
             {
-                byte* xq = x.Quantized + (long)i * x.QuantizedStride;
-                if (Avx2.IsSupported)
-                {
-                    Vector128<float> acc = _type switch
-                    {
-                        GgmlType.Q8_0 => DotQ8_0(g, xq),
-                        GgmlType.Q4_0 => DotQ4(g, xq, hasMin: false),
-                        GgmlType.Q4_1 => DotQ4(g, xq, hasMin: true),
-                        GgmlType.Q5_0 => DotQ5(g, xq, hasMin: false),
-                        _ => DotQ5(g, xq, hasMin: true),
-                    };
-                    acc.Store(out4);
-                }
-                else ScalarDot4(g, xq, out4);
-                float* yi = y + (long)i * ldy + r;
-                for (int k = 0; k < valid; k++) yi[k] = out4[k];
+                case 3: Dot<Inputs3>(g, x.Quantized + (long)i0 * qs, qs, y + (long)i0 * ldy + r, ldy, valid); break;
+                case 2: Dot<Inputs2>(g, x.Quantized + (long)i0 * qs, qs, y + (long)i0 * ldy + r, ldy, valid); break;
+                case 1: Dot<Inputs1>(g, x.Quantized + (long)i0 * qs, qs, y + (long)i0 * ldy + r, ldy, valid); break;
             }
         }
     }
 
-    /// <summary>Portable path: rebuilds each GGUF block and uses the reference dot.</summary>
-    void ScalarDot4(byte* g, byte* xq, float* out4)
+    void Dot<N>(byte* g, byte* x, int xs, float* y, int ldy, int valid) where N : struct, IInputCount
     {
-        // Dot of a single block: emulate by running the reference dot over one-block "rows".
-        int blockBytes = GgmlTypeInfo.Layout(_type).TypeSize;
+        switch (_type)
+        {
+            case GgmlType.Q8_0: DotQ8_0<N>(g, x, xs, y, ldy, valid); break;
+            case GgmlType.Q4_0: DotQ4_0<N>(g, x, xs, y, ldy, valid); break;
+            case GgmlType.Q4_1: DotQ4_1<N>(g, x, xs, y, ldy, valid); break;
+            case GgmlType.Q5_0: DotQ5_0<N>(g, x, xs, y, ldy, valid); break;
+            default: DotQ5_1<N>(g, x, xs, y, ldy, valid); break;
+        }
+    }
+
+    /// <summary>Portable path: rebuilds each GGUF block and uses the reference dot.</summary>
+    void ScalarDot8(byte* g, byte* xq, float* y, int valid)
+    {
         byte* block = stackalloc byte[34];
         byte* xb = stackalloc byte[ActivationQuantizer.Q8Blocks32RowBytes(32)];
         sbyte* xqs = ActivationQuantizer.Q32Quants(xq);
         float* xd = ActivationQuantizer.Q32Scales(xq, _nb), xs = ActivationQuantizer.Q32Q81Sums(xq, _nb);
         int* xsum = ActivationQuantizer.Q32Sums(xq, _nb);
-        for (int lane = 0; lane < 4; lane++)
+        for (int lane = 0; lane < valid; lane++)
         {
             float s = 0;
             for (int b = 0; b < _nb; b++)
@@ -167,224 +215,125 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
                 *ActivationQuantizer.Q32Q81Sums(xb, 1) = xs[b];
                 s += ReferenceDot.Dot(_type, block, xb, 32);
             }
-            out4[lane] = s;
+            y[lane] = s;
         }
     }
 
-    // ---- AVX2 kernels --------------------------------------------------------------------------------
+    // ---- AVX2 kernels: 8 rows × N inputs ---------------------------------------------------------------
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<float> HalfToFloat4(byte* p)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DotQ8_0<N>(byte* g, byte* x0, int xs, float* y, int ldy, int valid) where N : struct, IInputCount
     {
-        var h = Sse41.ConvertToVector128Int32(Vector128.CreateScalar(*(ulong*)p).AsUInt16()).AsUInt32();
-        var em = Sse2.ShiftLeftLogical(h & Vector128.Create(0x7fffu), 13);
-        var f = em.AsSingle() * Vector128.Create(5.192296858534828e+33f);
-        var sign = Sse2.ShiftLeftLogical(h & Vector128.Create(0x8000u), 16);
-        return (f.AsUInt32() | sign).AsSingle();
-    }
-
-    /// <summary>Sums each of 4 int32x8 vectors into one lane of an int32x4.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<int> Reduce4(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> d)
-    {
-        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a, b), Avx2.HorizontalAdd(c, d));
-        return Sse2.Add(t.GetLower(), t.GetUpper());
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> DotI8(Vector256<sbyte> w, Vector256<sbyte> x)
-    {
-        var ax = Avx2.Abs(w);
-        var sx = Avx2.Sign(x, w);
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, sx), Vector256<short>.One);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> DotU8(Vector256<byte> u, Vector256<sbyte> x) =>
-        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, x), Vector256<short>.One);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<byte> Nibbles(byte* p)
-    {
-        var t = Vector128.Load(p);
-        var v = Vector256.Create(t, Sse2.ShiftRightLogical(t.AsUInt16(), 4).AsByte());
-        return v & Vector256.Create((byte)0x0F);
-    }
-
-    /// <summary>32 bits to 32 bytes: 0x10 where the bit is set (the fifth bit of Q5 quants).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<byte> HighBits(uint bits)
-    {
-        var v = Vector256.Create(bits).AsByte();
-        v = Avx2.Shuffle(v, Vector256.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3).AsByte());
-        var bit = Vector256.Create(0x8040201008040201UL).AsByte();
-        return Avx2.CompareEqual(v & bit, bit) & Vector256.Create((byte)0x10);
-    }
-
-    /// <summary>Sums 4 rows × 2 inputs of int32x8 dots into [input a: rows 0-3 | input b: rows 0-3].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> Reduce8(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3,
-                                  Vector256<int> b0, Vector256<int> b1, Vector256<int> b2, Vector256<int> b3)
-    {
-        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a0, a1), Avx2.HorizontalAdd(a2, a3));
-        var u = Avx2.HorizontalAdd(Avx2.HorizontalAdd(b0, b1), Avx2.HorizontalAdd(b2, b3));
-        return Avx2.Add(Avx2.Permute2x128(t, u, 0x20), Avx2.Permute2x128(t, u, 0x31));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Pair(float a, float b) => Vector256.Create(Vector128.Create(a), Vector128.Create(b));
-
-    Vector256<float> DotQ8_0x2(byte* g, byte* xa, byte* xb)
-    {
-        sbyte* qa = ActivationQuantizer.Q32Quants(xa), qb = ActivationQuantizer.Q32Quants(xb);
-        float* da = ActivationQuantizer.Q32Scales(xa, _nb), db = ActivationQuantizer.Q32Scales(xb, _nb);
-        var acc = Vector256<float>.Zero;
+        int nb = _nb;
+        byte* x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+        sbyte* q0 = (sbyte*)x0, q1 = (sbyte*)x1, q2 = (sbyte*)x2, q3 = (sbyte*)x3;
+        float* d0 = ActivationQuantizer.Q32Scales(x0, nb), d1 = ActivationQuantizer.Q32Scales(x1, nb);
+        float* d2 = ActivationQuantizer.Q32Scales(x2, nb), d3 = ActivationQuantizer.Q32Scales(x3, nb);
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         byte* c = g;
-        for (int b = 0; b < _nb; b++, c += _chunk)
+        for (int b = 0; b < nb; b++, c += 272, q0 += 32, q1 += 32, q2 += 32, q3 += 32)
         {
-            var va = Vector256.Load(qa + b * 32);
-            var vb = Vector256.Load(qb + b * 32);
-            sbyte* q = (sbyte*)(c + _qOff);
-            var w0 = Vector256.Load(q); var w1 = Vector256.Load(q + 32); var w2 = Vector256.Load(q + 64); var w3 = Vector256.Load(q + 96);
-            var a0 = Avx2.Abs(w0); var a1 = Avx2.Abs(w1); var a2 = Avx2.Abs(w2); var a3 = Avx2.Abs(w3);
-            var one = Vector256<short>.One;
-            var sum = Reduce8(
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a0, Avx2.Sign(va, w0)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a1, Avx2.Sign(va, w1)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a2, Avx2.Sign(va, w2)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a3, Avx2.Sign(va, w3)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a0, Avx2.Sign(vb, w0)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a1, Avx2.Sign(vb, w1)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a2, Avx2.Sign(vb, w2)), one),
-                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a3, Avx2.Sign(vb, w3)), one));
-            var dw = HalfToFloat4(c);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
+            if (N.Value == 1) Prefetch(c, 272);
+            Vector256<int> t0 = default, t1 = default, t2 = default, t3 = default;
+            sbyte* w = (sbyte*)(c + 16);
+            Signed<N>(w, q0, q1, q2, q3, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 32, q0 + 4, q1 + 4, q2 + 4, q3 + 4, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 64, q0 + 8, q1 + 8, q2 + 8, q3 + 8, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 96, q0 + 12, q1 + 12, q2 + 12, q3 + 12, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 128, q0 + 16, q1 + 16, q2 + 16, q3 + 16, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 160, q0 + 20, q1 + 20, q2 + 20, q3 + 20, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 192, q0 + 24, q1 + 24, q2 + 24, q3 + 24, ref t0, ref t1, ref t2, ref t3);
+            Signed<N>(w + 224, q0 + 28, q1 + 28, q2 + 28, q3 + 28, ref t0, ref t1, ref t2, ref t3);
+            var d = HalfToFloat8(c);
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t0), d * Vector256.Create(d0[b]), f0);
+            if (N.Value > 1) f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t1), d * Vector256.Create(d1[b]), f1);
+            if (N.Value > 2) f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t2), d * Vector256.Create(d2[b]), f2);
+            if (N.Value > 3) f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t3), d * Vector256.Create(d3[b]), f3);
         }
-        return acc;
+        Store(f0, y, valid);
+        if (N.Value > 1) Store(f1, y + ldy, valid);
+        if (N.Value > 2) Store(f2, y + 2 * ldy, valid);
+        if (N.Value > 3) Store(f3, y + 3 * ldy, valid);
     }
 
-    /// <summary>4 rows × 2 inputs for the unsigned-quant types (Q4_0, Q4_1, Q5_0, Q5_1).</summary>
-    Vector256<float> DotU8x2(byte* g, byte* xa, byte* xb)
+    /// <summary>
+    /// Q4_0, Q4_1, Q5_0, Q5_1: unsigned 4/5-bit quants straight into vpmaddubsw, summed in int16 (8 steps for 4-bit,
+    /// 4 for 5-bit), then −8·Σx / −16·Σx per block (x_0 types) or + min · s_x (x_1 types). The fifth bit of step s is
+    /// bit s of the plane vector, moved to bit 4 by a running shift.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DotQ4_0<N>(byte* g, byte* x, int xs, float* y, int ldy, int valid) where N : struct, IInputCount => DotU<N>(g, x, xs, y, ldy, valid, five: false, hasMin: false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DotQ4_1<N>(byte* g, byte* x, int xs, float* y, int ldy, int valid) where N : struct, IInputCount => DotU<N>(g, x, xs, y, ldy, valid, five: false, hasMin: true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DotQ5_0<N>(byte* g, byte* x, int xs, float* y, int ldy, int valid) where N : struct, IInputCount => DotU<N>(g, x, xs, y, ldy, valid, five: true, hasMin: false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DotQ5_1<N>(byte* g, byte* x, int xs, float* y, int ldy, int valid) where N : struct, IInputCount => DotU<N>(g, x, xs, y, ldy, valid, five: true, hasMin: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void DotU<N>(byte* g, byte* x0, int xs, float* y, int ldy, int valid, bool five, bool hasMin) where N : struct, IInputCount
     {
-        sbyte* qa = ActivationQuantizer.Q32Quants(xa), qb = ActivationQuantizer.Q32Quants(xb);
-        float* da = ActivationQuantizer.Q32Scales(xa, _nb), db = ActivationQuantizer.Q32Scales(xb, _nb);
-        float* sa = ActivationQuantizer.Q32Q81Sums(xa, _nb), sb = ActivationQuantizer.Q32Q81Sums(xb, _nb);
-        int* ia = ActivationQuantizer.Q32Sums(xa, _nb), ib = ActivationQuantizer.Q32Sums(xb, _nb);
-        bool hasMin = _type is GgmlType.Q4_1 or GgmlType.Q5_1, hasQh = _type is GgmlType.Q5_0 or GgmlType.Q5_1;
-        int offset = _type == GgmlType.Q4_0 ? 8 : _type == GgmlType.Q5_0 ? 16 : 0;
-        var acc = Vector256<float>.Zero;
-        var accMin = Vector256<float>.Zero;
+        int nb = _nb, qOff = _qOff, qhOff = _qhOff, minOff = _minOff, chunk = _chunk, offsetShift = five ? 4 : 3;
+        byte* x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+        sbyte* q0 = (sbyte*)x0, q1 = (sbyte*)x1, q2 = (sbyte*)x2, q3 = (sbyte*)x3;
+        float* d0 = ActivationQuantizer.Q32Scales(x0, nb), d1 = ActivationQuantizer.Q32Scales(x1, nb);
+        float* d2 = ActivationQuantizer.Q32Scales(x2, nb), d3 = ActivationQuantizer.Q32Scales(x3, nb);
+        int* i0 = ActivationQuantizer.Q32Sums(x0, nb), i1 = ActivationQuantizer.Q32Sums(x1, nb);
+        int* i2 = ActivationQuantizer.Q32Sums(x2, nb), i3 = ActivationQuantizer.Q32Sums(x3, nb);
+        float* s0 = ActivationQuantizer.Q32Q81Sums(x0, nb), s1 = ActivationQuantizer.Q32Q81Sums(x1, nb);
+        float* s2 = ActivationQuantizer.Q32Q81Sums(x2, nb), s3 = ActivationQuantizer.Q32Q81Sums(x3, nb);
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         byte* c = g;
-        for (int b = 0; b < _nb; b++, c += _chunk)
+        for (int b = 0; b < nb; b++, c += chunk, q0 += 32, q1 += 32, q2 += 32, q3 += 32)
         {
-            var va = Vector256.Load(qa + b * 32);
-            var vb = Vector256.Load(qb + b * 32);
-            byte* q = c + _qOff;
-            Vector256<byte> w0 = Nibbles(q), w1 = Nibbles(q + 16), w2 = Nibbles(q + 32), w3 = Nibbles(q + 48);
-            if (hasQh)
+            if (N.Value == 1) Prefetch(c, chunk);
+            Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<int> t0, t1 = default, t2 = default, t3 = default;
+            byte* w = c + qOff;
+            if (five)
             {
-                uint* qh = (uint*)(c + _qhOff);
-                w0 |= HighBits(qh[0]); w1 |= HighBits(qh[1]); w2 |= HighBits(qh[2]); w3 |= HighBits(qh[3]);
-            }
-            var sum = Reduce8(DotU8(w0, va), DotU8(w1, va), DotU8(w2, va), DotU8(w3, va),
-                              DotU8(w0, vb), DotU8(w1, vb), DotU8(w2, vb), DotU8(w3, vb));
-            var dw = HalfToFloat4(c);
-            if (hasMin)
-            {
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
-                var mw = HalfToFloat4(c + _minOff);
-                accMin = Fma.MultiplyAdd(Vector256.Create(mw, mw), Pair(sa[b], sb[b]), accMin);
+                var h = Vector256.Load(c + qhOff).AsUInt16();
+                Fives4<N>(w, false, h, false, q0, q1, q2, q3, ref a0, ref a1, ref a2, ref a3);
+                t0 = MaddSum(a0); a0 = default;
+                if (N.Value > 1) { t1 = MaddSum(a1); a1 = default; }
+                if (N.Value > 2) { t2 = MaddSum(a2); a2 = default; }
+                if (N.Value > 3) { t3 = MaddSum(a3); a3 = default; }
+                Fives4<N>(w, true, h, true, q0 + 16, q1 + 16, q2 + 16, q3 + 16, ref a0, ref a1, ref a2, ref a3);
+                t0 = Avx2.Add(t0, MaddSum(a0));
+                if (N.Value > 1) t1 = Avx2.Add(t1, MaddSum(a1));
+                if (N.Value > 2) t2 = Avx2.Add(t2, MaddSum(a2));
+                if (N.Value > 3) t3 = Avx2.Add(t3, MaddSum(a3));
             }
             else
             {
-                sum = Avx2.Subtract(sum, Vector256.Create(Vector128.Create(ia[b] * offset), Vector128.Create(ib[b] * offset)));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(dw, dw) * Pair(da[b], db[b]), acc);
+                Nibbles4<N>(w, false, q0, q1, q2, q3, ref a0, ref a1, ref a2, ref a3);
+                Nibbles4<N>(w, true, q0 + 16, q1 + 16, q2 + 16, q3 + 16, ref a0, ref a1, ref a2, ref a3);
+                t0 = MaddSum(a0);
+                if (N.Value > 1) t1 = MaddSum(a1);
+                if (N.Value > 2) t2 = MaddSum(a2);
+                if (N.Value > 3) t3 = MaddSum(a3);
             }
-        }
-        return acc + accMin;
-    }
-
-    Vector128<float> DotQ8_0(byte* g, byte* x)
-    {
-        sbyte* xq = ActivationQuantizer.Q32Quants(x);
-        float* xd = ActivationQuantizer.Q32Scales(x, _nb);
-        var acc = Vector128<float>.Zero;
-        byte* c = g;
-        for (int b = 0; b < _nb; b++, c += _chunk)
-        {
-            var xv = Vector256.Load(xq + b * 32);
-            byte* q = c + _qOff;
-            var d0 = DotI8(Vector256.Load((sbyte*)q), xv);
-            var d1 = DotI8(Vector256.Load((sbyte*)(q + 32)), xv);
-            var d2 = DotI8(Vector256.Load((sbyte*)(q + 64)), xv);
-            var d3 = DotI8(Vector256.Load((sbyte*)(q + 96)), xv);
-            var s = Sse2.ConvertToVector128Single(Reduce4(d0, d1, d2, d3));
-            acc = Fma.MultiplyAdd(s, HalfToFloat4(c) * Vector128.Create(xd[b]), acc);
-        }
-        return acc;
-    }
-
-    Vector128<float> DotQ4(byte* g, byte* x, bool hasMin)
-    {
-        sbyte* xq = ActivationQuantizer.Q32Quants(x);
-        float* xd = ActivationQuantizer.Q32Scales(x, _nb), xs = ActivationQuantizer.Q32Q81Sums(x, _nb);
-        int* xsum = ActivationQuantizer.Q32Sums(x, _nb);
-        var acc = Vector128<float>.Zero;
-        var accMin = Vector128<float>.Zero;
-        byte* c = g;
-        for (int b = 0; b < _nb; b++, c += _chunk)
-        {
-            var xv = Vector256.Load(xq + b * 32);
-            byte* q = c + _qOff;
-            var d0 = DotU8(Nibbles(q), xv);
-            var d1 = DotU8(Nibbles(q + 16), xv);
-            var d2 = DotU8(Nibbles(q + 32), xv);
-            var d3 = DotU8(Nibbles(q + 48), xv);
-            var sum = Reduce4(d0, d1, d2, d3);
+            var d = HalfToFloat8(c);
             if (hasMin)
             {
-                acc = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(sum), HalfToFloat4(c) * Vector128.Create(xd[b]), acc);
-                accMin = Fma.MultiplyAdd(HalfToFloat4(c + _minOff), Vector128.Create(xs[b]), accMin);
+                var m = HalfToFloat8(c + minOff);
+                f0 = Fma.MultiplyAdd(m, Vector256.Create(s0[b]), Fma.MultiplyAdd(Avx.ConvertToVector256Single(t0), d * Vector256.Create(d0[b]), f0));
+                if (N.Value > 1) f1 = Fma.MultiplyAdd(m, Vector256.Create(s1[b]), Fma.MultiplyAdd(Avx.ConvertToVector256Single(t1), d * Vector256.Create(d1[b]), f1));
+                if (N.Value > 2) f2 = Fma.MultiplyAdd(m, Vector256.Create(s2[b]), Fma.MultiplyAdd(Avx.ConvertToVector256Single(t2), d * Vector256.Create(d2[b]), f2));
+                if (N.Value > 3) f3 = Fma.MultiplyAdd(m, Vector256.Create(s3[b]), Fma.MultiplyAdd(Avx.ConvertToVector256Single(t3), d * Vector256.Create(d3[b]), f3));
             }
             else
             {
-                sum = Sse2.Subtract(sum, Vector128.Create(xsum[b] * 8));
-                acc = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(sum), HalfToFloat4(c) * Vector128.Create(xd[b]), acc);
+                f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(t0, Vector256.Create(i0[b] << offsetShift))), d * Vector256.Create(d0[b]), f0);
+                if (N.Value > 1) f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(t1, Vector256.Create(i1[b] << offsetShift))), d * Vector256.Create(d1[b]), f1);
+                if (N.Value > 2) f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(t2, Vector256.Create(i2[b] << offsetShift))), d * Vector256.Create(d2[b]), f2);
+                if (N.Value > 3) f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(t3, Vector256.Create(i3[b] << offsetShift))), d * Vector256.Create(d3[b]), f3);
             }
         }
-        return acc + accMin;
-    }
-
-    Vector128<float> DotQ5(byte* g, byte* x, bool hasMin)
-    {
-        sbyte* xq = ActivationQuantizer.Q32Quants(x);
-        float* xd = ActivationQuantizer.Q32Scales(x, _nb), xs = ActivationQuantizer.Q32Q81Sums(x, _nb);
-        int* xsum = ActivationQuantizer.Q32Sums(x, _nb);
-        var acc = Vector128<float>.Zero;
-        var accMin = Vector128<float>.Zero;
-        byte* c = g;
-        for (int b = 0; b < _nb; b++, c += _chunk)
-        {
-            var xv = Vector256.Load(xq + b * 32);
-            byte* q = c + _qOff;
-            uint* qh = (uint*)(c + _qhOff);
-            var d0 = DotU8(Nibbles(q) | HighBits(qh[0]), xv);
-            var d1 = DotU8(Nibbles(q + 16) | HighBits(qh[1]), xv);
-            var d2 = DotU8(Nibbles(q + 32) | HighBits(qh[2]), xv);
-            var d3 = DotU8(Nibbles(q + 48) | HighBits(qh[3]), xv);
-            var sum = Reduce4(d0, d1, d2, d3);
-            if (hasMin)
-            {
-                acc = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(sum), HalfToFloat4(c) * Vector128.Create(xd[b]), acc);
-                accMin = Fma.MultiplyAdd(HalfToFloat4(c + _minOff), Vector128.Create(xs[b]), accMin);
-            }
-            else
-            {
-                sum = Sse2.Subtract(sum, Vector128.Create(xsum[b] * 16));
-                acc = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(sum), HalfToFloat4(c) * Vector128.Create(xd[b]), acc);
-            }
-        }
-        return acc + accMin;
+        Store(f0, y, valid);
+        if (N.Value > 1) Store(f1, y + ldy, valid);
+        if (N.Value > 2) Store(f2, y + 2 * ldy, valid);
+        if (N.Value > 3) Store(f3, y + 3 * ldy, valid);
     }
 
     public void Dispose()

@@ -32,6 +32,7 @@ public sealed unsafe class MatMul : ParallelJob, IDisposable
     public void Run(Matrix w, float* x, int xStride, int n, float* y, int ldy)
     {
         if (n <= 0) return;
+        w.Prepare();
         byte* q = null;
         int qStride = w.QuantizedInputRowBytes;
         if (qStride > 0)

@@ -43,6 +43,12 @@ public abstract unsafe class Matrix
     /// </summary>
     public virtual bool OwnsMemory => false;
 
+    /// <summary>
+    /// Makes the weights ready for <see cref="Compute"/> (e.g. a lazy repack on first use). Called by the matmul
+    /// driver on the calling thread before it dispatches; cheap when there is nothing to do.
+    /// </summary>
+    public virtual void Prepare() { }
+
     /// <summary>Output rows handed out together (a multiple of any row interleaving of the layout).</summary>
     public virtual int RowGranularity => 4;
 

@@ -10,8 +10,13 @@ public static unsafe class MatrixFactory
     /// Float and K-quant types are computed where they lie; 32-block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)
     /// are repacked into native memory, and the result is then <see cref="IDisposable"/>: the caller owns it.
     /// Throws <see cref="NotSupportedException"/> naming the tensor and type when the type has no kernel.
+    /// <para>K-quants are repacked into the 8-row-interleaved layout (<see cref="InterleavedKQuantMatrix"/>) where the
+    /// CPU has its kernels (AVX2). With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads
+    /// only a few), nothing is copied at load: K-quants are computed where they lie (<see cref="KQuantMatrix"/>, pages
+    /// of experts no token routes to are never read) and 32-block types are repacked on first use (then, with
+    /// <paramref name="dataIsMapped"/>, the source pages are released from the process).</para>
     /// </summary>
-    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName)
+    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false)
     {
         var (bs, _) = GgmlTypeInfo.Layout(type);
         if (bs > 1 && cols % bs != 0)
@@ -21,7 +26,8 @@ public static unsafe class MatrixFactory
             GgmlType.F32 => new F32Matrix((float*)data, rows, cols),
             GgmlType.F16 => new HalfMatrix((ushort*)data, rows, cols, bf16: false),
             GgmlType.BF16 => new HalfMatrix((ushort*)data, rows, cols, bf16: true),
-            _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols),
+            _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped),
+            _ when KQuantMatrix.Handles(type) && !sparseUse && System.Runtime.Intrinsics.X86.Avx2.IsSupported => new InterleavedKQuantMatrix(type, data, rows, cols),
             _ when KQuantMatrix.Handles(type) => new KQuantMatrix(type, data, rows, cols),
             _ => throw new NotSupportedException(
                 $"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)}, which this build cannot compute with (supported: {string.Join(", ", SupportedTypes)})"),

@@ -60,6 +60,15 @@ public unsafe class KernelTests
         for (int i = 0; i < row.Length; i++) Assert.Equal((float)BitConverter.UInt16BitsToHalf(row[i]), dst[i]);
     }
 
+    [Fact]
+    public void BFloat16RowConversionMatchesScalar()
+    {
+        var row = Enumerable.Range(0, 65536).Select(i => (ushort)i).Where(i => float.IsFinite(Numerics.BFloat16ToFloat(i))).ToArray();
+        var dst = new float[row.Length];
+        fixed (ushort* p = row) fixed (float* d = dst) FloatDot.ConvertRow(p, d, row.Length, bf16: true);
+        for (int i = 0; i < row.Length; i++) Assert.Equal(BitConverter.SingleToInt32Bits(Numerics.BFloat16ToFloat(row[i])), BitConverter.SingleToInt32Bits(dst[i]));
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 2)]

@@ -34,32 +34,52 @@ public unsafe class QuantizedKernelTests
         Assert.Equal(b, a);
     }
 
-    public static TheoryData<GgmlType, int, int> Shapes()
+    [Fact]
+    public void Blocks256ActivationQuantizationMatchesReference()
     {
-        var d = new TheoryData<GgmlType, int, int>();
+        var x = Random(256 * 6, 5);
+        x[300] = -x.Max(MathF.Abs) * 1.5f;   // the largest magnitude is negative
+        x[301] = -x[300];                    // and tied with a later positive one
+        for (int i = 512; i < 768; i++) x[i] = 0; // an all-zero block
+        int bytes = ActivationQuantizer.Q8Blocks256RowBytes(x.Length);
+        var a = new byte[bytes];
+        var b = new byte[bytes];
+        fixed (float* xp = x) fixed (byte* pa = a) fixed (byte* pb = b)
+        {
+            ActivationQuantizer.QuantizeBlocks256(xp, x.Length, pa);
+            ActivationQuantizer.Reference.QuantizeBlocks256(xp, x.Length, pb);
+        }
+        Assert.Equal(b, a);
+    }
+
+    public static TheoryData<GgmlType, int, int, bool> Shapes()
+    {
+        var d = new TheoryData<GgmlType, int, int, bool>();
         foreach (var t in new[] { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })
         {
-            d.Add(t, 13, 512);   // rows not a multiple of 4
-            d.Add(t, 8, 1024);
+            d.Add(t, 13, 512, false);   // rows not a multiple of 8
+            d.Add(t, 8, 1024, false);
+            d.Add(t, 21, 512, true);    // mixture-of-experts use: K-quants in place, 32-block types repacked lazily
         }
         return d;
     }
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void KernelMatchesScalarReference(GgmlType type, int rows, int cols)
+    public void KernelMatchesScalarReference(GgmlType type, int rows, int cols, bool sparseUse)
     {
         var w = Random(rows * cols, 2, 0.05f);
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         var q = new byte[rows * rowBytes];
-        const int n = 6; // exercises the 4-input batch path and the tail
+        const int n = 7; // exercises the 4-input batch path and the tail
         var x = Random(n * cols, 3);
         fixed (float* wp = w) fixed (byte* qp = q) fixed (float* xp = x)
         {
             for (int r = 0; r < rows; r++) BlockQuantizer.Row(type, wp + r * cols, qp + r * rowBytes, cols);
-            var m = MatrixFactory.Create(type, qp, rows, cols, "test");
+            var m = MatrixFactory.Create(type, qp, rows, cols, "test", sparseUse);
             try
             {
+                if (sparseUse && m is Block32Matrix b32) Assert.False(b32.IsPacked);
                 int qs = m.QuantizedInputRowBytes;
                 var xq = new byte[n * qs];
                 var y = new float[n * rows];
@@ -79,6 +99,10 @@ public unsafe class QuantizedKernelTests
                         fixed (float* sp = single) m.Compute(new MatMulInput(xp + i * cols, cols, xqp + i * qs, qs), 1, sp, rows, 0, rows);
                         Assert.Equal(single, y.AsSpan(i * rows, rows).ToArray());
                     }
+                    // A batch of 6 (the 2-input tail) agrees too.
+                    var y6 = new float[6 * rows];
+                    fixed (float* y6p = y6) m.Compute(new MatMulInput(xp, cols, xqp, qs), 6, y6p, rows, 0, rows);
+                    Assert.Equal(y.AsSpan(0, 6 * rows).ToArray(), y6);
                     for (int i = 0; i < n; i++)
                         for (int r = 0; r < rows; r++)
                         {

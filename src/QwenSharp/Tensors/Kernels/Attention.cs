@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using QwenSharp.Tensors.Quantization;
 
 namespace QwenSharp.Tensors.Kernels;
@@ -81,6 +83,40 @@ public static unsafe class AttentionKernels
                     break;
                 }
         }
+    }
+
+    /// <summary>Row j of a block of cached rows as f32: in place for F32, else converted into <paramref name="rowScratch"/> (d floats).</summary>
+    public static float* RowAsFloat(byte* rows, int j, int d, GgmlType type, float* rowScratch)
+    {
+        switch (type)
+        {
+            case GgmlType.F32: return (float*)rows + (long)j * d;
+            case GgmlType.F16: FloatDot.ConvertRow((ushort*)rows + (long)j * d, rowScratch, d, bf16: false); return rowScratch;
+            default: BlockDequantizer.Row(type, rows + (long)j * RowBytes(type, d), rowScratch, d); return rowScratch;
+        }
+    }
+
+    /// <summary>q · k over d floats: the same operations and order as <see cref="FloatDot.Dot"/> on AVX2 (one FMA chain), inlined.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Dot(float* k, float* q, int d)
+    {
+        if (!Vector256.IsHardwareAccelerated || Vector512.IsHardwareAccelerated || d % 8 != 0) return FloatDot.Dot(k, q, d);
+        var a = Vector256<float>.Zero;
+        for (int i = 0; i < d; i += 8) a = Vector256.FusedMultiplyAdd(Vector256.Load(k + i), Vector256.Load(q + i), a);
+        return Vector256.Sum(a);
+    }
+
+    /// <summary>o += v · p over d floats (multiply, then add: as TensorPrimitives.MultiplyAdd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddScaled(float* o, float* v, float p, int d)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var pv = Vector256.Create(p);
+            for (; i + 8 <= d; i += 8) (Vector256.Load(o + i) + Vector256.Load(v + i) * pv).Store(o + i);
+        }
+        for (; i < d; i++) o[i] += v[i] * p;
     }
 
     /// <summary>Stores a row of d floats as F32, F16 or Q8_0.</summary>

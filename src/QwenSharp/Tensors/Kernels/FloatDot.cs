@@ -206,6 +206,11 @@ public static unsafe class FloatDot
             if (bf16) for (; i + 16 <= k; i += 16) LoadBF16x16(w + i).Store(dst + i);
             else for (; i + 16 <= k; i += 16) LoadF16x16(w + i).Store(dst + i);
         }
+        else if (Avx2.IsSupported)
+        {
+            if (bf16) for (; i + 8 <= k; i += 8) LoadBF16x8(w + i).Store(dst + i);
+            else for (; i + 8 <= k; i += 8) LoadF16x8(w + i).Store(dst + i);
+        }
         for (; i < k; i++) dst[i] = ToFloat(w[i], bf16);
     }
 

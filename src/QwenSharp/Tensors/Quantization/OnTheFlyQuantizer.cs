@@ -42,6 +42,8 @@ public static unsafe class OnTheFlyQuantizer
                     }
                 return buf;
             }, _ => { });
+            if (KQuantMatrix.Handles(type) && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                return new InterleavedKQuantMatrix(type, dst, rows, cols); // copies; dst is freed below
             if (KQuantMatrix.Handles(type))
             {
                 var m = new KQuantMatrix(type, dst, rows, cols, ownsMemory: true);
