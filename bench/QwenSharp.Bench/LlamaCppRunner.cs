@@ -16,7 +16,7 @@ public static class LlamaCppRunner
     /// <param name="Memory">RssAnon / RssFile of the process after the runs (llama.cpp's model still loaded).</param>
     public sealed record Result(double LoadSeconds, double PrefillTokensPerSecond, double DecodeTokensPerSecond, string Memory = "");
 
-    static bool _quiet;
+    static bool _quiet, _loadModeShown;
 
     /// <param name="repack">llama.cpp's default (use_extra_bufts): weights it can repack (Q4_K, Q6_K, Q8_0 on AVX2 among
     /// them) are copied out of the memory map into its own buffers in an interleaved layout. With false, every
@@ -40,6 +40,9 @@ public static class LlamaCppRunner
         var sw = Stopwatch.StartNew();
         using var pinned = p.ToLlamaModelParams(out var mp);
         mp.use_extra_bufts = repack;
+        // Map the file (use_mmap) explicitly: LLamaSharp's ModelParams default may read it into private memory.
+        if (!_loadModeShown) { Console.WriteLine($"llama.cpp: LLamaSharp default load_mode {mp.load_mode}; using {LLamaLoadMode.MemoryMap}"); _loadModeShown = true; }
+        mp.load_mode = LLamaLoadMode.MemoryMap;
         using var model = SafeLlamaModelHandle.LoadFromFile(gguf, mp);
         p.ToLlamaContextParams(out var cp);
         using var ctx = SafeLLamaContextHandle.Create(model, cp);
