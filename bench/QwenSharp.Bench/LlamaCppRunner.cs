@@ -20,8 +20,9 @@ public static class LlamaCppRunner
 
     /// <param name="repack">llama.cpp's default (use_extra_bufts): weights it can repack (Q4_K, Q6_K, Q8_0 on AVX2 among
     /// them) are copied out of the memory map into its own buffers in an interleaved layout. With false, every
-    /// weight is used in place from the map, as QwenSharp does (and the process holds no private copy).</param>
-    public static Result Run(string gguf, int threads, int promptTokens, int genTokens, int runs, int vocabLimit, bool repack = true)
+    /// weight is used from llama.cpp's CPU buffers without repacking.</param>
+    /// <param name="mmap">Map the file (use_mmap) instead of LLamaSharp's default load_mode (None: read into buffers).</param>
+    public static Result Run(string gguf, int threads, int promptTokens, int genTokens, int runs, int vocabLimit, bool repack = true, bool mmap = false)
     {
         if (!_quiet)
         {
@@ -40,9 +41,10 @@ public static class LlamaCppRunner
         var sw = Stopwatch.StartNew();
         using var pinned = p.ToLlamaModelParams(out var mp);
         mp.use_extra_bufts = repack;
-        // Map the file (use_mmap) explicitly: LLamaSharp's ModelParams default may read it into private memory.
-        if (!_loadModeShown) { Console.WriteLine($"llama.cpp: LLamaSharp default load_mode {mp.load_mode}; using {LLamaLoadMode.MemoryMap}"); _loadModeShown = true; }
-        mp.load_mode = LLamaLoadMode.MemoryMap;
+        // LLamaSharp 0.30.0's default load_mode is None: the file is read into llama.cpp's own buffers, not mapped.
+        // With MemoryMap and repacking, the process holds the mapped file AND the repacked copies.
+        if (!_loadModeShown) { Console.WriteLine($"llama.cpp: LLamaSharp default load_mode {mp.load_mode}; using {(mmap ? LLamaLoadMode.MemoryMap : mp.load_mode)}"); _loadModeShown = true; }
+        if (mmap) mp.load_mode = LLamaLoadMode.MemoryMap;
         using var model = SafeLlamaModelHandle.LoadFromFile(gguf, mp);
         p.ToLlamaContextParams(out var cp);
         using var ctx = SafeLLamaContextHandle.Create(model, cp);

@@ -14,7 +14,7 @@ namespace QwenSharp.Bench;
 public sealed class SideBySide : IBenchmark
 {
     public string Name => "side-by-side";
-    public string Description => "QwenSharp vs llama.cpp on one GGUF: --model FILE.gguf [--threads 2] [--prompt 512] [--gen 128] [--runs 3] [--rounds 2] [--profile] [--llama-repack false]";
+    public string Description => "QwenSharp vs llama.cpp on one GGUF: --model FILE.gguf [--threads 2] [--prompt 512] [--gen 128] [--runs 3] [--rounds 2] [--profile] [--llama-repack false] [--llama-mmap] [--only qwensharp|llama.cpp]";
 
     public int Run(string[] args)
     {
@@ -22,7 +22,7 @@ public sealed class SideBySide : IBenchmark
         string model = a.Get("model") ?? throw new ArgumentException("--model FILE.gguf is required");
         int threads = a.GetInt("threads", 2), prompt = a.GetInt("prompt", 512), gen = a.GetInt("gen", 128);
         int runs = a.GetInt("runs", 3), rounds = a.GetInt("rounds", 2), quietWait = a.GetInt("quiet-wait", 60);
-        bool repack = a.Get("llama-repack", "true") != "false";
+        bool repack = a.Get("llama-repack", "true") != "false", llamaMmap = a.Has("llama-mmap");
         string only = a.Get("only", "both");
         bool runOurs = only is "both" or "qwensharp", runTheirs = only is "both" or "llama.cpp";
         if (!runOurs && !runTheirs) throw new ArgumentException("--only takes qwensharp or llama.cpp");
@@ -57,7 +57,7 @@ public sealed class SideBySide : IBenchmark
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
                 var win = Quiet.Start();
-                theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab, repack));
+                theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab, repack, llamaMmap));
                 Console.WriteLine($"round {r + 1} llama.cpp: load {theirs[^1].LoadSeconds:F2} s, prefill {theirs[^1].PrefillTokensPerSecond:F2} tok/s, decode {theirs[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
                 busy.Add($"round {r + 1}: llama.cpp (repack {(repack ? "on" : "off")}) other-process load {win.OtherCores():F2} cores (before {before:F2}); memory {theirs[^1].Memory}");
             }
