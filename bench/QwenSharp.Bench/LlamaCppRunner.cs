@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LLama;
 using LLama.Common;
+using LLama.Extensions;
 using LLama.Native;
 
 namespace QwenSharp.Bench;
@@ -12,11 +13,16 @@ namespace QwenSharp.Bench;
 /// </summary>
 public static class LlamaCppRunner
 {
-    public sealed record Result(double LoadSeconds, double PrefillTokensPerSecond, double DecodeTokensPerSecond);
+    /// <param name="Memory">RssAnon / RssFile of the process after the runs (llama.cpp's model still loaded).</param>
+    public sealed record Result(double LoadSeconds, double PrefillTokensPerSecond, double DecodeTokensPerSecond, string Memory = "");
 
-    static bool _quiet;
+    static bool _quiet, _loadModeShown;
 
-    public static Result Run(string gguf, int threads, int promptTokens, int genTokens, int runs, int vocabLimit)
+    /// <param name="repack">llama.cpp's default (use_extra_bufts): weights it can repack (Q4_K, Q6_K, Q8_0 on AVX2 among
+    /// them) are copied out of the memory map into its own buffers in an interleaved layout. With false, every
+    /// weight is used from llama.cpp's CPU buffers without repacking.</param>
+    /// <param name="mmap">Map the file (use_mmap) instead of LLamaSharp's default load_mode (None: read into buffers).</param>
+    public static Result Run(string gguf, int threads, int promptTokens, int genTokens, int runs, int vocabLimit, bool repack = true, bool mmap = false)
     {
         if (!_quiet)
         {
@@ -33,8 +39,15 @@ public static class LlamaCppRunner
             GpuLayerCount = 0,
         };
         var sw = Stopwatch.StartNew();
-        using var weights = LLamaWeights.LoadFromFile(p);
-        using var ctx = weights.CreateContext(p);
+        using var pinned = p.ToLlamaModelParams(out var mp);
+        mp.use_extra_bufts = repack;
+        // LLamaSharp 0.30.0's default load_mode is None: the file is read into llama.cpp's own buffers, not mapped.
+        // With MemoryMap and repacking, the process holds the mapped file AND the repacked copies.
+        if (!_loadModeShown) { Console.WriteLine($"llama.cpp: LLamaSharp default load_mode {mp.load_mode}; using {(mmap ? LLamaLoadMode.MemoryMap : mp.load_mode)}"); _loadModeShown = true; }
+        if (mmap) mp.load_mode = LLamaLoadMode.MemoryMap;
+        using var model = SafeLlamaModelHandle.LoadFromFile(gguf, mp);
+        p.ToLlamaContextParams(out var cp);
+        using var ctx = SafeLLamaContextHandle.Create(model, cp);
         double load = sw.Elapsed.TotalSeconds;
         var rng = new Random(1234);
         var prompt = new int[promptTokens];
@@ -43,22 +56,22 @@ public static class LlamaCppRunner
 
         (double, double) Once(int np, int ng)
         {
-            ctx.NativeHandle.MemoryClear(true);
+            ctx.MemoryClear(true);
             batch.Clear();
             for (int i = 0; i < np; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == np - 1);
             long t0 = Stopwatch.GetTimestamp();
-            Check(ctx.NativeHandle.Decode(batch));
+            Check(ctx.Decode(batch));
             double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             int pos = np;
             long t1 = Stopwatch.GetTimestamp();
             for (int i = 0; i < ng; i++)
             {
-                var logits = ctx.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+                var logits = ctx.GetLogitsIth(batch.TokenCount - 1);
                 int best = 0;
                 for (int j = 1; j < logits.Length; j++) if (logits[j] > logits[best]) best = j;
                 batch.Clear();
                 batch.Add(best, pos++, LLamaSeqId.Zero, true);
-                Check(ctx.NativeHandle.Decode(batch));
+                Check(ctx.Decode(batch));
             }
             return (prefill, Stopwatch.GetElapsedTime(t1).TotalSeconds);
         }
@@ -68,7 +81,7 @@ public static class LlamaCppRunner
         var dec = new double[runs];
         for (int i = 0; i < runs; i++) (pre[i], dec[i]) = Once(promptTokens, genTokens);
         Array.Sort(pre); Array.Sort(dec);
-        return new Result(load, promptTokens / pre[runs / 2], genTokens / dec[runs / 2]);
+        return new Result(load, promptTokens / pre[runs / 2], genTokens / dec[runs / 2], ProcessMemory.Breakdown());
     }
 
     static void Check(DecodeResult r)

@@ -14,7 +14,7 @@ namespace QwenSharp.Bench;
 public sealed class SideBySide : IBenchmark
 {
     public string Name => "side-by-side";
-    public string Description => "QwenSharp vs llama.cpp on one GGUF: --model FILE.gguf [--threads 2] [--prompt 512] [--gen 128] [--runs 3] [--rounds 2] [--profile]";
+    public string Description => "QwenSharp vs llama.cpp on one GGUF: --model FILE.gguf [--threads 2] [--prompt 512] [--gen 128] [--runs 3] [--rounds 2] [--profile] [--llama-repack false] [--llama-mmap] [--only qwensharp|llama.cpp]";
 
     public int Run(string[] args)
     {
@@ -22,40 +22,47 @@ public sealed class SideBySide : IBenchmark
         string model = a.Get("model") ?? throw new ArgumentException("--model FILE.gguf is required");
         int threads = a.GetInt("threads", 2), prompt = a.GetInt("prompt", 512), gen = a.GetInt("gen", 128);
         int runs = a.GetInt("runs", 3), rounds = a.GetInt("rounds", 2), quietWait = a.GetInt("quiet-wait", 60);
+        bool repack = a.Get("llama-repack", "true") != "false", llamaMmap = a.Has("llama-mmap");
+        string only = a.Get("only", "both");
+        bool runOurs = only is "both" or "qwensharp", runTheirs = only is "both" or "llama.cpp";
+        if (!runOurs && !runTheirs) throw new ArgumentException("--only takes qwensharp or llama.cpp");
         using var pool = new WorkerPool(threads);
         double bw;
         using (var probe = new BandwidthProbe(threads: threads)) bw = probe.Measure(pool);
 
         var ours = new List<BenchCommand.Result>();
         var theirs = new List<LlamaCppRunner.Result>();
-        long weightBytes = 0;
-        int vocab = 0;
+        long weightBytes;
+        int vocab;
+        using (var probeModel = QwenModel.Load(model)) (weightBytes, vocab) = (BytesPerToken(probeModel), probeModel.Config.VocabSize);
         var busy = new List<string>();
         for (int r = 0; r < rounds; r++)
         {
+            if (runOurs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
                 var win = Quiet.Start();
                 var sw = Stopwatch.StartNew();
                 using var m = QwenModel.Load(model);
                 double load = sw.Elapsed.TotalSeconds;
-                weightBytes = BytesPerToken(m);
-                vocab = m.Config.VocabSize;
                 long alloc0 = GC.GetTotalAllocatedBytes(true);
                 ours.Add(BenchCommand.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load));
+                Console.WriteLine($"round {r + 1} QwenSharp: load {ours[^1].LoadSeconds:F2} s, prefill {ours[^1].PrefillTokensPerSecond:F2} tok/s, decode {ours[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
                 long alloc = GC.GetTotalAllocatedBytes(true) - alloc0;
-                busy.Add($"round {r + 1}: QwenSharp other-process load {win.OtherCores():F2} cores (before {before:F2}), managed allocation during all runs {alloc / 1024.0:F0} KiB");
+                busy.Add($"round {r + 1}: QwenSharp other-process load {win.OtherCores():F2} cores (before {before:F2}), managed allocation during all runs {alloc / 1024.0:F0} KiB; memory {ProcessMemory.Breakdown()}");
                 if (a.Has("profile") && r == 0) Profile(m, pool);
             }
             GC.Collect();
+            if (runTheirs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
                 var win = Quiet.Start();
-                theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab));
-                busy.Add($"round {r + 1}: llama.cpp other-process load {win.OtherCores():F2} cores (before {before:F2})");
+                theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab, repack, llamaMmap));
+                Console.WriteLine($"round {r + 1} llama.cpp: load {theirs[^1].LoadSeconds:F2} s, prefill {theirs[^1].PrefillTokensPerSecond:F2} tok/s, decode {theirs[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
+                busy.Add($"round {r + 1}: llama.cpp (repack {(repack ? "on" : "off")}) other-process load {win.OtherCores():F2} cores (before {before:F2}); memory {theirs[^1].Memory}");
             }
         }
-        double Med(IEnumerable<double> v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
+        double Med(IEnumerable<double> v) { var s = v.Order().ToArray(); return s.Length == 0 ? double.NaN : s[s.Length / 2]; }
         double oPre = Med(ours.Select(o => o.PrefillTokensPerSecond)), oDec = Med(ours.Select(o => o.DecodeTokensPerSecond));
         double lPre = Med(theirs.Select(o => o.PrefillTokensPerSecond)), lDec = Med(theirs.Select(o => o.DecodeTokensPerSecond));
         double oLoad = Med(ours.Select(o => o.LoadSeconds)), lLoad = Med(theirs.Select(o => o.LoadSeconds));
@@ -72,18 +79,34 @@ public sealed class SideBySide : IBenchmark
         return 0;
     }
 
-    /// <summary>Weight bytes one decode step reads: every layer matrix and the LM head.</summary>
+    /// <summary>
+    /// Weight bytes one decode step reads: the token's embedding row, every layer's attention matrices and
+    /// feed-forward weights, and the LM head. For a mixture of experts only the active part counts: the router
+    /// (f32), the shared expert and its gate, and top-k experts (all experts of a layer have the same size);
+    /// the other experts are never read for this token. Norm vectors (a few KB) are left out.
+    /// </summary>
     public static long BytesPerToken(QwenModel m)
     {
-        long b = m.LmHead.ByteSize;
+        long b = m.LmHead.ByteSize + m.EmbedTokens.ByteSize / m.EmbedTokens.Rows;
         foreach (var l in m.Layers)
         {
             var at = l.SelfAttn;
             b += at.QProj.Weight.ByteSize + at.KProj.Weight.ByteSize + at.VProj.Weight.ByteSize + at.OProj.Weight.ByteSize;
-            if (l.Mlp is DenseMlp d) b += d.GateProj.Weight.ByteSize + d.UpProj.Weight.ByteSize + d.DownProj.Weight.ByteSize;
+            switch (l.Mlp)
+            {
+                case DenseMlp d:
+                    b += MlpBytes(d);
+                    break;
+                case SparseMoeMlp moe:
+                    b += moe.Router.Length * 4L + moe.TopK * MlpBytes(moe.Experts[0]);
+                    if (moe.SharedExpert is { } s) b += MlpBytes(s) + (moe.SharedExpertGate?.Length ?? 0) * 4L;
+                    break;
+            }
         }
         return b;
     }
+
+    static long MlpBytes(DenseMlp d) => d.GateProj.Weight.ByteSize + d.UpProj.Weight.ByteSize + d.DownProj.Weight.ByteSize;
 
     /// <summary>Per-kernel decode profile: each matrix of layer 0 and the LM head timed alone (n = 1), scaled by layer count.</summary>
     static unsafe void Profile(QwenModel m, WorkerPool pool)
@@ -96,13 +119,19 @@ public sealed class SideBySide : IBenchmark
         new Random(1).NextBytes(new byte[1]);
         for (int i = 0; i < x.Length; i++) x[i] = (float)Math.Sin(i);
         var l0 = m.Layers[0];
-        var d = (DenseMlp)l0.Mlp;
+        // Dense: the layer's MLP once per layer; MoE: expert 0 of layer 0 stands for the top-k experts a token uses.
+        var (d, perLayer, mlpName) = l0.Mlp switch
+        {
+            DenseMlp dense => (dense, 1, ""),
+            SparseMoeMlp moe => (moe.Experts[0], moe.TopK, "expert "),
+            _ => throw new NotSupportedException(l0.Mlp.GetType().Name),
+        };
         var mats = new (string, Matrix, int)[]
         {
             ("q_proj", l0.SelfAttn.QProj.Weight, m.Layers.Count), ("k_proj", l0.SelfAttn.KProj.Weight, m.Layers.Count),
             ("v_proj", l0.SelfAttn.VProj.Weight, m.Layers.Count), ("o_proj", l0.SelfAttn.OProj.Weight, m.Layers.Count),
-            ("gate_proj", d.GateProj.Weight, m.Layers.Count), ("up_proj", d.UpProj.Weight, m.Layers.Count),
-            ("down_proj", d.DownProj.Weight, m.Layers.Count), ("lm_head", m.LmHead, 1),
+            (mlpName + "gate_proj", d.GateProj.Weight, m.Layers.Count * perLayer), (mlpName + "up_proj", d.UpProj.Weight, m.Layers.Count * perLayer),
+            (mlpName + "down_proj", d.DownProj.Weight, m.Layers.Count * perLayer), ("lm_head", m.LmHead, 1),
         };
         Console.WriteLine("| kernel | type | shape | decode µs/call (n=1) | calls/token | decode ms/token | decode GB/s | prefill GOP/s (n=64) |");
         Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");

@@ -137,11 +137,18 @@ public static class BenchCommand
         {
             if (!OperatingSystem.IsLinux()) return "";
             var parts = File.ReadLines("/proc/self/status").Where(l => l.StartsWith("RssAnon:") || l.StartsWith("RssFile:"))
-                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Select(f => $"{f[0].TrimEnd(':')} {long.Parse(f[1]) / 1024} MiB");
+                .Select(l => $"{l[..l.IndexOf(':')]} {StatusKilobytes(l) / 1024} MiB");
             return "now: " + string.Join(", ", parts);
         }
         catch (IOException) { return ""; }
     }
+
+    /// <summary>
+    /// The number of a /proc/self/status line such as "VmHWM:\t  830124 kB". The kernel pads the number to
+    /// 8 characters after the tab, so from 10^7 kB (9.5 GiB) on there is no space between tab and number.
+    /// </summary>
+    internal static long StatusKilobytes(string line) =>
+        long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]);
 
     /// <summary>Peak resident set size (VmHWM on Linux).</summary>
     public static long PeakRss()
@@ -151,7 +158,7 @@ public static class BenchCommand
             if (OperatingSystem.IsLinux())
                 foreach (var line in File.ReadLines("/proc/self/status"))
                     if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+                        return StatusKilobytes(line) * 1024;
         }
         catch (IOException) { }
         return Process.GetCurrentProcess().PeakWorkingSet64;

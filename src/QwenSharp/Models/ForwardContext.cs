@@ -35,6 +35,7 @@ public sealed unsafe class ForwardContext : IDisposable
     internal float[] ExpertWeights = [];
     internal int[] TopKIndex = [];
     internal float[] TopKWeight = [];
+    internal readonly MoeScratch Moe = new();
 
     internal ForwardContext(QwenModel model, WorkerPool pool)
     {
@@ -98,6 +99,7 @@ public sealed unsafe class ForwardContext : IDisposable
     public void Dispose()
     {
         MatMul.Dispose();
+        Moe.Dispose();
         _buffer.Dispose();
     }
 }
