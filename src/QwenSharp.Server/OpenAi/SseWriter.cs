@@ -42,7 +42,6 @@ public sealed class SseWriter : IDisposable
         await _response.StartAsync(_ct).ConfigureAwait(false);
     }
 
-    /// <summary>Writes one event whose JSON <paramref name="build"/> writes.</summary>
     /// <summary>
     /// The last chunk of a stream with <c>stream_options.include_usage</c>: the chunk header, no choices, and
     /// the usage totals of the whole request.
@@ -57,6 +56,7 @@ public sealed class SseWriter : IDisposable
         w.WriteEndObject();
     });
 
+    /// <summary>Writes one event whose JSON <paramref name="build"/> writes.</summary>
     public async Task WriteAsync(Action<Utf8JsonWriter> build)
     {
         await _lock.WaitAsync(_ct).ConfigureAwait(false);

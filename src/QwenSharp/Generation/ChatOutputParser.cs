@@ -42,6 +42,7 @@ public sealed class ChatOutputParser
     /// <param name="startInReasoning">The prompt ends inside an open &lt;think&gt; block (pre-filled by the template).</param>
     /// <param name="parseToolCalls">Recognize &lt;tool_call&gt; blocks (when the request offered tools).</param>
     /// <param name="toolSchemas">Tool name → JSON schema of its parameters, to type Qwen3-Coder's XML parameter values.</param>
+    /// <param name="callIdPrefix">Prefix of the ids given to parsed tool calls (null: the default).</param>
     public ChatOutputParser(bool startInReasoning, bool parseToolCalls = true, IReadOnlyDictionary<string, JsonObject>? toolSchemas = null, string? callIdPrefix = null)
     {
         _mode = startInReasoning ? Mode.Reasoning : Mode.Start;

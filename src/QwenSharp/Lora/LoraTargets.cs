@@ -6,6 +6,8 @@ namespace QwenSharp.Lora;
 /// <param name="Module">Hugging Face module path (model.layers.3.mlp.down_proj).</param>
 /// <param name="Layer">Decoder layer index.</param>
 /// <param name="Name">The short name PEFT's target_modules match (down_proj).</param>
+/// <param name="InFeatures">Input width of the layer (columns of its weight).</param>
+/// <param name="OutFeatures">Output width of the layer (rows of its weight).</param>
 public sealed record LoraTarget(string Module, int Layer, string Name, int InFeatures, int OutFeatures);
 
 /// <summary>The linear layers of a Qwen model by their Hugging Face module paths, and their GGUF names.</summary>

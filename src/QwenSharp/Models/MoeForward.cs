@@ -12,6 +12,13 @@ public sealed unsafe partial class QwenModel
     /// </summary>
     void RunMoe(ForwardContext ctx, SparseMoeMlp moe, float* x, int n, float* y, int[]? slots) => RunMoe(ctx, moe, x, n, y, slots, grouped: true);
 
+    /// <summary>The sparse MoE block for n token rows of x into y (see the overload above).</summary>
+    /// <param name="ctx">Scratch and worker pool of this forward pass.</param>
+    /// <param name="moe">The layer's experts and router.</param>
+    /// <param name="x">Input rows, n × hidden.</param>
+    /// <param name="n">Number of token rows.</param>
+    /// <param name="y">Output rows, n × hidden (overwritten).</param>
+    /// <param name="slots">Each row's LoRA adapter slot, or null when no sequence uses an adapter.</param>
     /// <param name="grouped">true: all routed experts' products in a few pool dispatches per layer
     /// (<see cref="RunExpertsGrouped"/>); false: expert after expert, three matmuls each. Same results.
     /// Sequences with LoRA adapters on the experts (<paramref name="slots"/>) take the expert-after-expert path,

@@ -28,7 +28,7 @@ public sealed class LoraTrainer : IDisposable
 
     public QwenModel Model => _model;
     public TrainingOptions Options => _options;
-    /// <summary>The parameters being trained (after <see cref="Train"/> started or <see cref="Initialize"/>).</summary>
+    /// <summary>The parameters being trained (after <see cref="Train"/> started or <see cref="Initialize()"/>).</summary>
     public LoraParameters? Parameters { get; private set; }
     public AdamW? Optimizer { get; private set; }
 

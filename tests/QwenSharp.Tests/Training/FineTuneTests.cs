@@ -84,7 +84,7 @@ public class FineTuneTests(FineTuneRun run) : IClassFixture<FineTuneRun>
     }
 
     [Fact]
-    public void GenerateWithTheAdapterShowsTheLearnedBehaviour()
+    public async Task GenerateWithTheAdapterShowsTheLearnedBehaviour()
     {
         Assert.True(run.ExitCode == 0, run.Stderr);
         var (prompt, answer) = FineTuneRun.Task[3];
@@ -101,9 +101,9 @@ public class FineTuneTests(FineTuneRun run) : IClassFixture<FineTuneRun>
         foreach (var (p, a) in FineTuneRun.Task)
         {
             var greedy = new SamplingParams { Temperature = 0, MaxTokens = 8 };
-            var withAdapter = q.ChatAsync(p, new GenerationOptions { Sampling = greedy, Adapter = "animals" }).GetAwaiter().GetResult();
+            var withAdapter = await q.ChatAsync(p, new GenerationOptions { Sampling = greedy, Adapter = "animals" });
             Assert.Equal(a, withAdapter.Text);
-            var plain = q.ChatAsync(p, new GenerationOptions { Sampling = greedy }).GetAwaiter().GetResult();
+            var plain = await q.ChatAsync(p, new GenerationOptions { Sampling = greedy });
             if (plain.Text == a) baseRight++;
         }
         Assert.True(baseRight <= 1, "the base model already knew the answers");
