@@ -112,21 +112,6 @@ internal static unsafe class Interleaved8
         Madd<N>(Nibbles(w + 96, high) | (hs.AsByte() & bit4), x0 + 12, x1 + 12, x2 + 12, x3 + 12, ref a0, ref a1, ref a2, ref a3);
     }
 
-    /// <summary>
-    /// 2 steps of 6-bit weights (Q6_K): nibbles (32 bytes apart) with the top 2 bits from 2-bit planes 0,1 (or 2,3) of h
-    /// moved to bits 4,5, summed into a_i (a third 6-bit step could overflow int16).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Sixes2<N>(byte* w, bool high, Vector256<ushort> h, bool planes2and3, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3,
-        ref Vector256<short> a0, ref Vector256<short> a1, ref Vector256<short> a2, ref Vector256<short> a3) where N : struct, IInputCount
-    {
-        var bits45 = Vector256.Create((byte)0x30);
-        var hs = planes2and3 ? h : Avx2.ShiftLeftLogical(h, 4);
-        Madd<N>(Nibbles(w, high) | (hs.AsByte() & bits45), x0, x1, x2, x3, ref a0, ref a1, ref a2, ref a3);
-        hs = Avx2.ShiftRightLogical(hs, 2);
-        Madd<N>(Nibbles(w + 32, high) | (hs.AsByte() & bits45), x0 + 4, x1 + 4, x2 + 4, x3 + 4, ref a0, ref a1, ref a2, ref a3);
-    }
-
     /// <summary>Signed int8 weights (Q8_0), one step: t_i += Σ pairs of |w| · sign(x_i, w).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Signed<N>(sbyte* p, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3,

@@ -16,8 +16,9 @@ namespace QwenSharp.Tensors;
 /// high nibble: column 64p + 32 + 4s + t).</item>
 /// <item>Q5_K (1440 B): as Q4_K, with fifth-bit planes [sub-block j] 32 B before the quants (bit s of byte 4·r + t:
 /// column 32j + 4s + t).</item>
-/// <item>Q6_K (1680 B): d[8] fp16 | scales [pair p][row][2] i8 (128) | low nibbles as Q4_K (1024) | high 2 bits
-/// [32-column chunk c][half h] 32 B (bits 2k, 2k+1 of byte 4·r + t: column 32c + 4·(4h + k) + t).</item>
+/// <item>Q6_K (1680 B): d[8] fp16 | scales [pair p][row][2] i8 (128) | 6-bit values [16-column group g][k = 0..2]
+/// 32 B (1536): bits 0–5 of byte 4·r + t hold column 16g + 4k + t of row r; the top 2 bits of the three bytes hold
+/// column 16g + 12 + t (bits 4–5, 2–3, 0–1 of it for k = 0, 1, 2), so three bytes carry four 6-bit values.</item>
 /// </list>
 /// The kernels sum each 32-column sub-block (16 for Q6_K) in int16 lanes (as many steps as cannot overflow), apply
 /// the sub-block scale with one <c>vpmaddwd</c> per row lane, and the mins (Q4_K/Q5_K, with the activation's 32-sums)
@@ -239,28 +240,33 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         return o;
     }
 
-    /// <summary>The sign-extended scales of 16-column group g of each row, duplicated into both halves of the row lane.</summary>
+    /// <summary>The sign-extended scales of the even (or odd) 16-column group of pair p (scales at ps) of each row, duplicated into both halves of the row lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<short> ScalesQ6(byte* c, int g) =>
-        Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load((sbyte*)(c + 16 + 16 * (g >> 1))), (g & 1) == 0 ? EvenBytes : OddBytes));
+    static Vector256<short> ScalesQ6(byte* ps, bool odd) =>
+        Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load((sbyte*)ps), odd ? OddBytes : EvenBytes));
 
-    /// <summary>One 32-column chunk of Q6_K (groups g and g + 1): 4 × 2 steps.</summary>
+    /// <summary>
+    /// One 16-column group of Q6_K (4 steps, 2 × 2 in int16, times the group's scales s): the 6-bit values of steps
+    /// 0, 1, 2 are the low 6 bits of the vectors at w, w + 32, w + 64; step 3 is gathered from their top 2 bits.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Q6Chunk<N>(byte* c, byte* w, byte* hc, int g, bool high, sbyte* r0, sbyte* r1, sbyte* r2, sbyte* r3,
+    static void Q6Group<N>(byte* w, Vector256<short> s, sbyte* r0, sbyte* r1, sbyte* r2, sbyte* r3,
         ref Vector256<short> a0, ref Vector256<short> a1, ref Vector256<short> a2, ref Vector256<short> a3,
         ref Vector256<int> t0, ref Vector256<int> t1, ref Vector256<int> t2, ref Vector256<int> t3) where N : struct, IInputCount
     {
-        var s = ScalesQ6(c, g);
-        var hv = Vector256.Load(hc).AsUInt16();
-        Sixes2<N>(w, high, hv, false, r0, r1, r2, r3, ref a0, ref a1, ref a2, ref a3);
+        var low6 = Vector256.Create((byte)0x3F);
+        var va = Vector256.Load(w);
+        var vb = Vector256.Load(w + 32);
+        var vc = Vector256.Load(w + 64);
+        Madd<N>(va & low6, r0, r1, r2, r3, ref a0, ref a1, ref a2, ref a3);
+        Madd<N>(vb & low6, r0 + 4, r1 + 4, r2 + 4, r3 + 4, ref a0, ref a1, ref a2, ref a3);
         Scale<N>(s, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
-        Sixes2<N>(w + 64, high, hv, true, r0 + 8, r1 + 8, r2 + 8, r3 + 8, ref a0, ref a1, ref a2, ref a3);
-        Scale<N>(s, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
-        s = ScalesQ6(c, g + 1);
-        hv = Vector256.Load(hc + 32).AsUInt16();
-        Sixes2<N>(w + 128, high, hv, false, r0 + 16, r1 + 16, r2 + 16, r3 + 16, ref a0, ref a1, ref a2, ref a3);
-        Scale<N>(s, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
-        Sixes2<N>(w + 192, high, hv, true, r0 + 24, r1 + 24, r2 + 24, r3 + 24, ref a0, ref a1, ref a2, ref a3);
+        Madd<N>(vc & low6, r0 + 8, r1 + 8, r2 + 8, r3 + 8, ref a0, ref a1, ref a2, ref a3);
+        // 16-bit shifts: the bits a shift brings in from the neighbouring byte are masked off.
+        var v3 = (Avx2.ShiftRightLogical(va.AsUInt16(), 2).AsByte() & Vector256.Create((byte)0x30))
+               | (Avx2.ShiftRightLogical(vb.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0C))
+               | (Avx2.ShiftRightLogical(vc.AsUInt16(), 6).AsByte() & Vector256.Create((byte)0x03));
+        Madd<N>(v3, r0 + 12, r1 + 12, r2 + 12, r3 + 12, ref a0, ref a1, ref a2, ref a3);
         Scale<N>(s, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
     }
 
@@ -280,12 +286,12 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
             Vector256<int> t0 = default, t1 = default, t2 = default, t3 = default;
             Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
             sbyte* r0 = q0 + 256 * b, r1 = q1 + 256 * b, r2 = q2 + 256 * b, r3 = q3 + 256 * b;
-            byte* w = c + 144, h = c + 1168;
-            // 32-column chunks 2cp (low nibbles) and 2cp + 1 (high nibbles); per 16-column group, 2 × 2 steps.
-            for (int cp = 0; cp < 4; cp++, w += 256, h += 128, r0 += 64, r1 += 64, r2 += 64, r3 += 64)
+            byte* w = c + 144, ps = c + 16;
+            // Pair p of 16-column groups: groups 2p (even scales) and 2p + 1 (odd scales), 96 bytes each.
+            for (int p = 0; p < 8; p++, w += 192, ps += 16, r0 += 32, r1 += 32, r2 += 32, r3 += 32)
             {
-                Q6Chunk<N>(c, w, h, 4 * cp, false, r0, r1, r2, r3, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
-                Q6Chunk<N>(c, w, h + 64, 4 * cp + 2, true, r0 + 32, r1 + 32, r2 + 32, r3 + 32, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
+                Q6Group<N>(w, ScalesQ6(ps, odd: false), r0, r1, r2, r3, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
+                Q6Group<N>(w + 96, ScalesQ6(ps, odd: true), r0 + 16, r1 + 16, r2 + 16, r3 + 16, ref a0, ref a1, ref a2, ref a3, ref t0, ref t1, ref t2, ref t3);
             }
             var d = HalfToFloat8(c);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(t0, Avx2.ShiftLeftLogical(Offsets(c, b0 + 16 * b), 5))), d * Vector256.Create(d0[b]), f0);
@@ -403,15 +409,16 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
             if (type == GgmlType.Q6_K)
             {
                 for (int p = 0; p < 8; p++) { ((sbyte*)c)[16 + 16 * p + 2 * r] = (sbyte)Scales[2 * p]; ((sbyte*)c)[16 + 16 * p + 2 * r + 1] = (sbyte)Scales[2 * p + 1]; }
-                nib = c + 144;
-                for (int ch = 0; ch < 8; ch++)
-                    for (int s = 0; s < 8; s++)
-                        for (int t = 0; t < 4; t++)
-                        {
-                            int hv = s >> 2, k = s & 3;
-                            byte* hb = c + 1168 + 32 * (2 * ch + hv) + 4 * r + t;
-                            *hb = (byte)((*hb & ~(3 << (2 * k))) | (((Q[32 * ch + 4 * s + t] >> 4) & 3) << (2 * k)));
-                        }
+                for (int g = 0; g < 16; g++)
+                    for (int t = 0; t < 4; t++)
+                    {
+                        byte* v = c + 144 + 96 * g + 4 * r + t;
+                        int q3 = Q[16 * g + 12 + t];
+                        v[0] = (byte)(Q[16 * g + t] | ((q3 >> 4) << 6));
+                        v[32] = (byte)(Q[16 * g + 4 + t] | (((q3 >> 2) & 3) << 6));
+                        v[64] = (byte)(Q[16 * g + 8 + t] | ((q3 & 3) << 6));
+                    }
+                return;
             }
             else
             {
@@ -441,8 +448,19 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
             byte* nib;
             if (type == GgmlType.Q6_K)
             {
-                for (int g = 0; g < 16; g++) Scales[g] = ((sbyte*)c)[16 + 16 * (g >> 1) + 2 * r + (g & 1)];
-                nib = c + 144;
+                for (int g = 0; g < 16; g++)
+                {
+                    Scales[g] = ((sbyte*)c)[16 + 16 * (g >> 1) + 2 * r + (g & 1)];
+                    for (int t = 0; t < 4; t++)
+                    {
+                        byte* v = c + 144 + 96 * g + 4 * r + t;
+                        Q[16 * g + t] = (byte)(v[0] & 63);
+                        Q[16 * g + 4 + t] = (byte)(v[32] & 63);
+                        Q[16 * g + 8 + t] = (byte)(v[64] & 63);
+                        Q[16 * g + 12 + t] = (byte)(((v[0] >> 6) << 4) | ((v[32] >> 6) << 2) | (v[64] >> 6));
+                    }
+                }
+                return;
             }
             else
             {
@@ -463,11 +481,6 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
                     for (int s = 0; s < 8; s++)
                         for (int t = 0; t < 4; t++)
                             Q[32 * j + 4 * s + t] |= (byte)(((c[160 + 32 * j + 4 * r + t] >> s) & 1) << 4);
-            if (type == GgmlType.Q6_K)
-                for (int ch = 0; ch < 8; ch++)
-                    for (int s = 0; s < 8; s++)
-                        for (int t = 0; t < 4; t++)
-                            Q[32 * ch + 4 * s + t] |= (byte)(((c[1168 + 32 * (2 * ch + (s >> 2)) + 4 * r + t] >> (2 * (s & 3))) & 3) << 4);
         }
     }
 }
