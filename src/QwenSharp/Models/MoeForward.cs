@@ -46,7 +46,7 @@ public sealed unsafe partial class QwenModel
         }
 
         new Span<float>(y, n * hidden).Clear();
-        bool adapted = slots != null && moe.Experts.Any(ex => ex.GateProj.Adapters.Length + ex.UpProj.Adapters.Length + ex.DownProj.Adapters.Length > 0);
+        bool adapted = slots != null && ExpertsHaveAdapters(moe);
         if (grouped && !adapted && CanGroup(moe)) RunExpertsGrouped(ctx, moe, x, n, y);
         else RunExpertsOneByOne(ctx, moe, x, n, y, adapted ? slots : null);
 
@@ -104,6 +104,14 @@ public sealed unsafe partial class QwenModel
             if (!SameStorage(g, g0) || !SameStorage(u, g0) || !SameStorage(d, d0)) return false;
         }
         return true;
+    }
+
+    /// <summary>Whether a LoRA adapter is attached to any expert projection (a plain loop: this runs every layer, every step).</summary>
+    static bool ExpertsHaveAdapters(SparseMoeMlp moe)
+    {
+        foreach (var ex in moe.Experts)
+            if (ex.GateProj.Adapters.Length + ex.UpProj.Adapters.Length + ex.DownProj.Adapters.Length > 0) return true;
+        return false;
     }
 
     static bool SameStorage(Matrix a, Matrix b) =>
