@@ -33,7 +33,12 @@ public static class ModelResolver
 
     public static QwenModel LoadModel(string path, ModelLoadOptions? options = null)
     {
-        try { return QwenModel.Load(path, options); }
+        try
+        {
+            var m = QwenModel.Load(path, options);
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            return m;
+        }
         catch (Exception e) when (e is Formats.ModelFormatException or NotSupportedException or FileNotFoundException or IOException or UnauthorizedAccessException)
         {
             throw new CliException(e.Message, 1);

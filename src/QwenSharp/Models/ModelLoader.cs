@@ -14,14 +14,23 @@ public sealed record ModelLoadOptions
     /// Already-quantized tensors are kept as they are. Null: keep the file's types.
     /// </summary>
     public GgmlType? Quantize { get; init; }
+
+    /// <summary>
+    /// Leave quantized weights where they lie in the file instead of repacking them at load: loading takes
+    /// milliseconds and almost no memory, and forward passes are slower (K-quants computed in the GGUF layout,
+    /// 32-block types repacked on first use). For inspecting a model (`qwensharp info`), not for running it.
+    /// </summary>
+    public bool DeferWeights { get; init; }
 }
 
 public sealed unsafe partial class QwenModel
 {
     /// <summary>
     /// Loads a model from a Hugging Face folder (config.json + safetensors) or a GGUF file (or a folder
-    /// holding exactly one .gguf). Weights stay memory-mapped; only small vectors (norms, biases, the
-    /// MoE router) are copied.
+    /// holding exactly one .gguf). Float weights stay memory-mapped and are computed in place; quantized
+    /// weights are repacked into native memory for the kernels, their mapped pages dropped as that happens
+    /// (mixture-of-experts weights stay mapped, see <see cref="Tensors.MatrixFactory.Create"/>); small
+    /// vectors (norms, biases, the MoE router) are copied.
     /// </summary>
     public static QwenModel Load(string path, ModelLoadOptions? options = null)
     {
@@ -55,10 +64,12 @@ public sealed unsafe partial class QwenModel
     {
         int hidden = c.HiddenSize, hd = c.HeadDim;
         int qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
+        var released = new List<(nint Data, long Bytes)>();
 
         // sparse: a mixture-of-experts weight (see MatrixFactory.Create: not copied or repacked at load).
         Matrix Mat(string name, int rows, int cols, bool sparse = false)
         {
+            sparse |= options.DeferWeights;
             var t = src.Get(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected [{rows}, {cols}]");
@@ -71,9 +82,25 @@ public sealed unsafe partial class QwenModel
                 owned.Add((IDisposable)m);
                 // Repacked or requantized into native memory: the mapped pages are not needed any more
                 // (a lazily repacked matrix releases them itself once it has repacked).
-                if (m is not Block32Matrix { IsPacked: false }) NativeMemoryHelper.ReleaseMapped(t.Data, t.ByteSize);
+                if (m is not Block32Matrix { IsPacked: false }) ReleaseSource((nint)t.Data, t.ByteSize);
             }
             return m;
+        }
+
+        // Drops the pages of a tensor copied out of the mapping (repacked, or read into an array) from the process. The page cache may hold the file in 2 MiB folios, mapped
+        // whole when any byte of one is read; reading this tensor then brought back the tails of neighbours released
+        // before, so those parts of neighbours within this tensor's 2 MiB windows are released again.
+        void ReleaseSource(nint data, long bytes)
+        {
+            const long huge = 1 << 21;
+            NativeMemoryHelper.ReleaseMapped((void*)data, bytes);
+            long lo = data / huge * huge, hi = (data + bytes + huge - 1) / huge * huge;
+            foreach (var (d, b) in released)
+            {
+                long s = Math.Max(d, lo), e = Math.Min(d + b, hi);
+                if (s < e) NativeMemoryHelper.ReleaseMapped((void*)s, e - s);
+            }
+            released.Add((data, bytes));
         }
 
         float[] Vec(string name, int length)
@@ -83,6 +110,7 @@ public sealed unsafe partial class QwenModel
                 throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected {length} elements");
             var v = new float[length];
             MatrixFactory.Dequantize(t.Type, t.Data, 1, length, v, name);
+            ReleaseSource((nint)t.Data, t.ByteSize);
             return v;
         }
 
@@ -123,6 +151,7 @@ public sealed unsafe partial class QwenModel
                 if (rt.Shape.Length != 2 || rt.Shape[0] != c.NumExperts || rt.Shape[1] != hidden)
                     throw new ModelFormatException(rt.FilePath, $"tensor '{p}.mlp.gate.weight' has shape [{string.Join(", ", rt.Shape)}], expected [{c.NumExperts}, {hidden}]");
                 MatrixFactory.Dequantize(rt.Type, rt.Data, c.NumExperts, hidden, router, p + ".mlp.gate.weight");
+                ReleaseSource((nint)rt.Data, rt.ByteSize);
                 mlp = new SparseMoeMlp
                 {
                     Router = router,
@@ -147,6 +176,19 @@ public sealed unsafe partial class QwenModel
         }
         var norm = Vec("model.norm.weight", hidden);
         Matrix lmHead = c.TieWordEmbeddings || !src.TryGet("lm_head.weight", out _) ? embed : Mat("lm_head.weight", c.VocabSize, hidden);
+        // Once more, now that nothing reads them, merging neighbours (GGUF pads tensors to 32 bytes) so the pages two
+        // tensors share go too: page-cache huge pages straddling two tensors are mapped whole when the second tensor
+        // is read, which brings back the tail of the first one released before.
+        released.Sort((a, b) => a.Data.CompareTo(b.Data));
+        for (int i = 0; i < released.Count;)
+        {
+            nint start = released[i].Data, end = start + (nint)released[i].Bytes;
+            int j = i + 1;
+            for (; j < released.Count && released[j].Data >= start && released[j].Data <= end + 64; j++)
+                end = Math.Max(end, released[j].Data + (nint)released[j].Bytes);
+            NativeMemoryHelper.ReleaseMapped((void*)start, end - start);
+            i = j;
+        }
         return new QwenModel(c, embed, layers, norm, lmHead, src.Location, owned);
     }
 }

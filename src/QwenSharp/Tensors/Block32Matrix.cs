@@ -86,8 +86,10 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         byte* data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
         NativeMemoryHelper.Clear(data, groups * _groupStride);
         long rowBytes = (long)_nb * _blockBytes;
+        var release = new NativeMemoryHelper.SequentialRelease(src, _releaseSource);
         for (int r = 0; r < Rows; r++)
         {
+            release.Advance(r * rowBytes);
             byte* s = src + r * rowBytes;
             byte* g = data + (r / 8) * _groupStride;
             int lane = r % 8;

@@ -38,8 +38,9 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     /// <summary>Chunk bytes per (row group, super-block).</summary>
     static int ChunkBytes(GgmlType t) => t switch { GgmlType.Q4_K => 1184, GgmlType.Q5_K => 1440, _ => 1680 };
 
-    /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory.</summary>
-    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols) : base(rows, cols)
+    /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory; with
+    /// <paramref name="releaseMappedSource"/>, the source pages already read are dropped from the process on the way.</summary>
+    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false) : base(rows, cols)
     {
         if (!Handles(type)) throw new ArgumentException($"{type} is not a K-quant type", nameof(type));
         if (cols % 256 != 0) throw new ArgumentException($"{type} rows must be a multiple of 256 elements, got {cols}", nameof(cols));
@@ -52,12 +53,16 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         NativeMemoryHelper.Clear(_data, groups * _groupStride);
         int blockBytes = GgmlTypeInfo.Layout(type).TypeSize;
         var sb = new SuperBlock();
+        var release = new NativeMemoryHelper.SequentialRelease(src, releaseMappedSource);
         for (int r = 0; r < rows; r++)
+        {
+            release.Advance((long)r * _nb * blockBytes);
             for (int b = 0; b < _nb; b++)
             {
                 sb.Decode(type, src + ((long)r * _nb + b) * blockBytes);
                 sb.Write(type, Chunk(r / 8, b), r % 8);
             }
+        }
     }
 
     byte* Chunk(int group, int b) => _data + group * _groupStride + (long)b * _chunk;

@@ -14,7 +14,7 @@ public static unsafe class MatrixFactory
     /// CPU has its kernels (AVX2). With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads
     /// only a few), nothing is copied at load: K-quants are computed where they lie (<see cref="KQuantMatrix"/>, pages
     /// of experts no token routes to are never read) and 32-block types are repacked on first use (then, with
-    /// <paramref name="dataIsMapped"/>, the source pages are released from the process).</para>
+    /// <paramref name="dataIsMapped"/>, the source pages are released from the process; eager repacks release them as they go).</para>
     /// </summary>
     public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false)
     {
@@ -27,7 +27,7 @@ public static unsafe class MatrixFactory
             GgmlType.F16 => new HalfMatrix((ushort*)data, rows, cols, bf16: false),
             GgmlType.BF16 => new HalfMatrix((ushort*)data, rows, cols, bf16: true),
             _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped),
-            _ when KQuantMatrix.Handles(type) && !sparseUse && System.Runtime.Intrinsics.X86.Avx2.IsSupported => new InterleavedKQuantMatrix(type, data, rows, cols),
+            _ when KQuantMatrix.Handles(type) && !sparseUse && System.Runtime.Intrinsics.X86.Avx2.IsSupported => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped),
             _ when KQuantMatrix.Handles(type) => new KQuantMatrix(type, data, rows, cols),
             _ => throw new NotSupportedException(
                 $"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)}, which this build cannot compute with (supported: {string.Join(", ", SupportedTypes)})"),

@@ -22,18 +22,19 @@ public unsafe struct NativeBuffer : IDisposable
     public void EnsureCapacity(long bytes)
     {
         if (bytes <= _capacity) return;
-        if (_ptr != null) NativeMemory.AlignedFree(_ptr);
+        if (_ptr != null) { NativeMemory.AlignedFree(_ptr); MemoryUse.AddScratch(-_capacity); }
         long size = Math.Max(bytes, _capacity + _capacity / 2);
         _ptr = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
         NativeMemory.Clear(_ptr, (nuint)size);
         _capacity = size;
+        MemoryUse.AddScratch(size);
     }
 
     public readonly Span<T> AsSpan<T>(long count) where T : unmanaged => new(_ptr, checked((int)count));
 
     public void Dispose()
     {
-        if (_ptr != null) NativeMemory.AlignedFree(_ptr);
+        if (_ptr != null) { NativeMemory.AlignedFree(_ptr); MemoryUse.AddScratch(-_capacity); }
         _ptr = null;
         _capacity = 0;
     }

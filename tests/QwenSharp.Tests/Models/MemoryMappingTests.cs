@@ -74,4 +74,89 @@ public class MemoryMappingTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    static long StatusBytes(string field)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(field + ":")) return long.Parse(line.Split(' ', '\t').Last(x => x.Length > 0 && char.IsDigit(x[0]))) * 1024;
+        throw new InvalidOperationException($"no {field}");
+    }
+
+    /// <summary>A Qwen2-shaped Q8_0 GGUF of about 90 MB with random blocks, and a 150,000-string vocabulary.</summary>
+    static string QuantizedModel(string dir)
+    {
+        const int hidden = 1024, inter = 2816, layers = 6, vocab = 16384;
+        var config = new ModelConfig
+        {
+            ModelType = "qwen2", HiddenSize = hidden, IntermediateSize = inter, NumHiddenLayers = layers, NumAttentionHeads = 8,
+            NumKeyValueHeads = 2, HeadDim = 128, VocabSize = vocab, AttentionBias = true, TieWordEmbeddings = true,
+        };
+        var w = new GgufWriter();
+        GgufExport.AddConfigMetadata(w, config, "quantized", 7);
+        w.Add("tokenizer.ggml.tokens", Enumerable.Range(0, 150_000).Select(i => $"token{i}").ToArray());
+        var rng = new Random(5);
+        void Q8(string name, long rows, long cols) => w.AddTensor(name, GgmlType.Q8_0, [rows, cols], st =>
+        {
+            var block = new byte[34];
+            for (long b = 0; b < rows * cols / 32; b++)
+            {
+                rng.NextBytes(block);
+                block[0] = 0x00; block[1] = 0x20; // fp16 scale 2^-7
+                st.Write(block);
+            }
+        });
+        void F32(string name, int n) => w.AddTensor(name, Enumerable.Repeat(1f, n).ToArray(), n);
+        Q8("token_embd.weight", vocab, hidden);
+        for (int l = 0; l < layers; l++)
+        {
+            F32($"blk.{l}.attn_norm.weight", hidden); F32($"blk.{l}.ffn_norm.weight", hidden);
+            Q8($"blk.{l}.attn_q.weight", hidden, hidden); F32($"blk.{l}.attn_q.bias", hidden);
+            Q8($"blk.{l}.attn_k.weight", 256, hidden); F32($"blk.{l}.attn_k.bias", 256);
+            Q8($"blk.{l}.attn_v.weight", 256, hidden); F32($"blk.{l}.attn_v.bias", 256);
+            Q8($"blk.{l}.attn_output.weight", hidden, hidden);
+            Q8($"blk.{l}.ffn_gate.weight", inter, hidden); Q8($"blk.{l}.ffn_up.weight", inter, hidden); Q8($"blk.{l}.ffn_down.weight", hidden, inter);
+        }
+        F32("output_norm.weight", hidden);
+        string path = Path.Combine(dir, "q8.gguf");
+        using (var fs = new FileStream(path, FileMode.Create)) w.WriteTo(fs);
+        return path;
+    }
+
+    /// <summary>
+    /// A quantized file is repacked into native memory once, and the mapping's pages are dropped as that happens:
+    /// the process never holds the weights twice (peak growth within 1.1 × the file), the file's pages do not stay
+    /// resident (weights, metadata and the vocabulary read later on demand), and the repacked weights are the file's size.
+    /// </summary>
+    [Fact]
+    public void LoadingAQuantizedFileKeepsOneCopy()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            string path = QuantizedModel(dir);
+            long size = new FileInfo(path).Length;
+            Assert.True(size > 80_000_000, $"{size}");
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            File.WriteAllText("/proc/self/clear_refs", "5"); // resets the peak (VmHWM) to the current RSS
+            long rssBefore = StatusBytes("VmRSS"), fileBefore = ResidentBytes(), weightsBefore = MemoryUse.WeightBytes;
+            long peakGrowth;
+            using (var model = QwenModel.Load(path))
+            {
+                peakGrowth = StatusBytes("VmHWM") - rssBefore;
+                long fileGrowth = ResidentBytes() - fileBefore;
+                long weights = MemoryUse.WeightBytes - weightsBefore;
+                long tensorBytes = 0;
+                using (var g = new GgufFile(path)) tensorBytes = g.Tensors.Where(t => t.Type == GgmlType.Q8_0).Sum(t => t.ByteSize);
+                Assert.InRange(weights, tensorBytes, tensorBytes + tensorBytes / 50);
+                Assert.True(fileGrowth < 4 << 20, $"{fileGrowth} bytes of the file stay mapped after loading a {size}-byte file");
+                Assert.True(peakGrowth < size * 11 / 10, $"loading a {size}-byte file grew the peak resident memory by {peakGrowth} bytes");
+                // The deferred vocabulary is still there when asked for.
+                using var again = new GgufFile(path);
+                Assert.Equal("token149999", again.GetArray<string>("tokenizer.ggml.tokens")![149_999]);
+            }
+            Assert.Equal(weightsBefore, MemoryUse.WeightBytes);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
