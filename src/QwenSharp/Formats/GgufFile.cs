@@ -20,7 +20,9 @@ public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Shape, lo
 /// <summary>
 /// A GGUF file (versions 2 and 3), memory-mapped. Metadata values become plain .NET values:
 /// byte, sbyte, ushort, short, uint, int, float, bool, string, ulong, long, double, or a typed array of
-/// those (string[], int[], float[], ...; an array of arrays is object[]).
+/// those (string[], int[], float[], ...; an array of arrays is object[]). Large arrays (the vocabulary and
+/// merges: hundreds of thousands of strings) are checked at open but built only when first read, and the
+/// header's pages are then dropped from the process, so loading only the weights keeps neither resident.
 /// Every count, length and offset is checked against the file before it is used: a corrupt or hostile
 /// file gives a <see cref="ModelFormatException"/> that names the file and the problem.
 /// </summary>
@@ -62,10 +64,10 @@ public sealed unsafe class GgufFile : IDisposable
             {
                 string key = r.String("metadata key");
                 var type = (GgufValueType)r.U32();
-                object value = r.Value(type, key, depth: 0);
+                object value = r.Value(type, key, depth: 0, lazyLargeArrays: true);
                 if (!meta.TryAdd(key, value)) throw r.Fail($"duplicate metadata key '{key}'");
             }
-            Metadata = meta;
+            Metadata = new GgufMetadata(meta, ReadDeferred);
 
             Alignment = 32;
             if (meta.TryGetValue("general.alignment", out var al))
@@ -130,12 +132,21 @@ public sealed unsafe class GgufFile : IDisposable
                 if (sorted[i - 1].Offset + sorted[i - 1].ByteSize > sorted[i].Offset)
                     throw r.Fail($"tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap");
             Tensors = infos;
+            // Everything needed later is in managed objects or deferred arrays (read again on demand).
+            NativeMemoryHelper.ReleaseMapped(_file.Pointer, Math.Min(DataOffset, _file.Length));
         }
         catch
         {
             _file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Builds a deferred array from the mapping (its counts and strings were checked at open).</summary>
+    object ReadDeferred(DeferredArray d)
+    {
+        var r = new Cursor(_file.Pointer, _file.Length, Path, d.Position);
+        return r.Value(GgufValueType.Array, d.Key, depth: 0, lazyLargeArrays: false);
     }
 
     public bool TryGetTensor(string name, out GgufTensorInfo info) => _byName.TryGetValue(name, out info!);
@@ -184,9 +195,9 @@ public sealed unsafe class GgufFile : IDisposable
     public void Dispose() => _file.Dispose();
 
     /// <summary>Bounds-checked little-endian reader over the mapping.</summary>
-    ref struct Cursor(byte* p, long length, string path)
+    ref struct Cursor(byte* p, long length, string path, long start = 0)
     {
-        long _pos;
+        long _pos = start;
         public readonly long Position => _pos;
 
         public readonly ModelFormatException Fail(string problem) => new(path, problem);
@@ -199,21 +210,34 @@ public sealed unsafe class GgufFile : IDisposable
         public uint U32() { Need(4); uint v = *(uint*)(p + _pos); _pos += 4; return v; }
         public ulong U64() { Need(8); ulong v = *(ulong*)(p + _pos); _pos += 8; return v; }
 
-        public string String(string what)
+        public string String(string what) => Encoding.UTF8.GetString(StringBytes(what));
+
+        /// <summary>Element <paramref name="index"/> of a string array (the description is built only for an error).</summary>
+        public string String(string key, int index) => Encoding.UTF8.GetString(StringBytes(key, index));
+
+        /// <summary>The bytes of a string, checked (length within the file, valid UTF-8), without building it.</summary>
+        public ReadOnlySpan<byte> StringBytes(string what) => StringBytes(what, -1);
+
+        /// <summary>As <see cref="StringBytes(string)"/>; with an <paramref name="index"/> ≥ 0, <paramref name="what"/> is
+        /// an array's key and the error names the element.</summary>
+        public ReadOnlySpan<byte> StringBytes(string what, int index)
         {
             ulong len = U64();
             if (len > MaxStringBytes || (long)len > length - _pos)
-                throw Fail($"{what} length {len} at offset {_pos - 8} runs past the end of the file");
+                throw Fail($"{Describe(what, index)} length {len} at offset {_pos - 8} runs past the end of the file");
             var span = new ReadOnlySpan<byte>(p + _pos, (int)len);
-            string s;
-            try { s = StrictUtf8.GetString(span); }
-            catch (DecoderFallbackException) { throw Fail($"{what} at offset {_pos} is not valid UTF-8"); }
+            if (!System.Text.Unicode.Utf8.IsValid(span)) throw Fail($"{Describe(what, index)} at offset {_pos} is not valid UTF-8");
             _pos += (long)len;
-            return s;
+            return span;
         }
 
-        public object Value(GgufValueType type, string key, int depth)
+        static string Describe(string what, int index) => index < 0 ? what : $"metadata '{what}' element {index}";
+
+        /// <summary>Reads a value; with <paramref name="lazyLargeArrays"/>, a large top-level array is checked and skipped,
+        /// and a <see cref="DeferredArray"/> stands for it.</summary>
+        public object Value(GgufValueType type, string key, int depth, bool lazyLargeArrays = false)
         {
+            long start = _pos;
             switch (type)
             {
                 case GgufValueType.UInt8: Need(1); return p[_pos++];
@@ -249,6 +273,14 @@ public sealed unsafe class GgufFile : IDisposable
                         };
                         if (n > (ulong)((length - _pos) / min)) throw Fail($"metadata '{key}': array count {n} runs past the end of the file");
                         int count = (int)n;
+                        if (lazyLargeArrays && depth == 0 && et != GgufValueType.Array && (long)count * min >= DeferredArray.MinBytes)
+                        {
+                            if (et == GgufValueType.String)
+                                for (int i = 0; i < count; i++) StringBytes(key, i);
+                            else if (et == GgufValueType.Bool) Bools(count, key);
+                            else { Need((long)count * min); _pos += (long)count * min; }
+                            return new DeferredArray(key, start);
+                        }
                         return et switch
                         {
                             GgufValueType.UInt8 => Blit<byte>(count),
@@ -296,7 +328,7 @@ public sealed unsafe class GgufFile : IDisposable
         string[] Strings(int count, string key)
         {
             var a = new string[count];
-            for (int i = 0; i < count; i++) a[i] = String($"metadata '{key}' element {i}");
+            for (int i = 0; i < count; i++) a[i] = String(key, i);
             return a;
         }
 
@@ -308,5 +340,47 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
-    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+}
+
+/// <summary>A large metadata array, built on first access: its key, where its value starts (the element type), and once built, the array.</summary>
+sealed class DeferredArray(string key, long position)
+{
+    /// <summary>Arrays of at least this many bytes in the file are deferred.</summary>
+    public const long MinBytes = 64 * 1024;
+    public string Key => key;
+    public long Position => position;
+    public object? Built;
+}
+
+/// <summary>GGUF metadata: plain values, with large arrays built on first access (then kept).</summary>
+sealed class GgufMetadata(Dictionary<string, object> values, Func<DeferredArray, object> read) : IReadOnlyDictionary<string, object>
+{
+    readonly object _lock = new();
+
+    object Resolve(object v)
+    {
+        if (v is not DeferredArray d) return v;
+        if (Volatile.Read(ref d.Built) is { } built) return built;
+        lock (_lock) return d.Built ??= read(d);
+    }
+
+    public object this[string key] => Resolve(values[key]);
+    public IEnumerable<string> Keys => values.Keys;
+    public IEnumerable<object> Values => values.Values.Select(Resolve);
+    public int Count => values.Count;
+    public bool ContainsKey(string key) => values.ContainsKey(key);
+
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out object value)
+    {
+        if (!values.TryGetValue(key, out var v)) { value = null; return false; }
+        value = Resolve(v);
+        return true;
+    }
+
+    public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+    {
+        foreach (var (k, v) in values) yield return new(k, Resolve(v));
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -45,4 +45,40 @@ public class GgufTests
             Assert.Equal(data, span.ToArray());
         }
     }
+
+    /// <summary>Large arrays (a vocabulary) are checked at open but built on first access; every way of reading
+    /// the metadata sees the same values, and a bad element is still reported at open, by index.</summary>
+    [Fact]
+    public void LargeArraysAreBuiltOnDemandAndCheckedAtOpen()
+    {
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "v.gguf");
+        var vocab = Enumerable.Range(0, 20_000).Select(i => i % 7 == 0 ? $"ü{i}" : $"t{i}").ToArray();
+        var types = Enumerable.Range(0, 20_000).Select(i => i % 3).ToArray();
+        new GgufWriter().Add("general.architecture", "qwen3").Add("tokenizer.ggml.tokens", vocab).Add("tokenizer.ggml.token_type", types)
+            .Add("after", 42u).AddTensor("w", new float[] { 1, 2 }, 2).Write(path);
+        using (var g = new GgufFile(path))
+        {
+            Assert.Equal(42u, g.Metadata["after"]); // the scan found the key after the skipped arrays
+            Assert.Equal(vocab, g.GetArray<string>("tokenizer.ggml.tokens"));
+            Assert.Same(g.GetArray<string>("tokenizer.ggml.tokens"), g.Metadata["tokenizer.ggml.tokens"]);
+            Assert.Equal(types, (int[])g.Metadata.Single(kv => kv.Key == "tokenizer.ggml.token_type").Value);
+            Assert.Contains(g.Metadata.Values, v => v is string[] a && a.Length == vocab.Length);
+            Assert.True(g.TryGetTensor("w", out _));
+        }
+        var bytes = File.ReadAllBytes(path);
+        int at = IndexOf(bytes, "t19998"u8.ToArray());
+        bytes[at] = 0xff;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<ModelFormatException>(() => { using var _ = new GgufFile(path); });
+        Assert.Contains("'tokenizer.ggml.tokens' element 19998", e.Message);
+        Assert.Contains("not valid UTF-8", e.Message);
+    }
+
+    static int IndexOf(byte[] hay, byte[] needle)
+    {
+        for (int i = 0; i + needle.Length <= hay.Length; i++)
+            if (hay.AsSpan(i, needle.Length).SequenceEqual(needle)) return i;
+        throw new InvalidOperationException("not found");
+    }
 }
