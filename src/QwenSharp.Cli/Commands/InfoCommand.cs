@@ -14,7 +14,7 @@ public static class InfoCommand
         cmd.SetAction(r =>
         {
             var path = ModelResolver.Resolve(r.GetValue(model)!);
-            using var m = ModelResolver.LoadModel(path);
+            using var m = ModelResolver.LoadModel(path, new ModelLoadOptions { DeferWeights = true });
             var info = ModelInfo.Describe(m);
             var o = r.InvocationConfiguration.Output;
             if (r.GetValue(json)) o.WriteLine(info.ToJson());
