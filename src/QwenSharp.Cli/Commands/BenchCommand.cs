@@ -15,6 +15,9 @@ public static class BenchCommand
 {
     public sealed record Result(double LoadSeconds, double PrefillTokensPerSecond, double DecodeTokensPerSecond, double TimeToFirstTokenSeconds, long PeakRssBytes, int Threads)
     {
+        /// <summary>Where the memory went at the end of the measured runs (text for the report; not part of the JSON).</summary>
+        public string MemoryBreakdown { get; init; } = "";
+
         public string ToJson() => JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["load_s"] = Math.Round(LoadSeconds, 4),
@@ -35,15 +38,18 @@ public static class BenchCommand
         var threads = CliOptions.Threads();
         var quantize = CliOptions.Quantize();
         var kvType = new Option<string>("--kv-type") { Description = "KV cache type: f16 (default), f32 or q8_0", DefaultValueFactory = _ => "f16" };
+        var ubatch = new Option<int>("--ubatch") { Description = "Tokens per pass through the layers; longer prompts run in micro-batches of this size", DefaultValueFactory = _ => ForwardContext.DefaultMicroBatchTokens };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("bench", "Measure load time, prefill and decode speed, time to first token and peak memory")
-            { model, prompt, gen, runs, threads, quantize, kvType, json };
+            { model, prompt, gen, runs, threads, quantize, kvType, ubatch, json };
         cmd.SetAction(r =>
         {
             int p = r.GetValue(prompt), g = r.GetValue(gen), n = r.GetValue(runs);
             if (p < 1) throw new CliException($"--prompt: {p} must be at least 1", 2);
             if (g < 1) throw new CliException($"--gen: {g} must be at least 1", 2);
             if (n < 1) throw new CliException($"--runs: {n} must be at least 1", 2);
+            int ub = r.GetValue(ubatch);
+            if (ub < 1) throw new CliException($"--ubatch: {ub} must be at least 1", 2);
             var kv = ParseKvType(r.GetValue(kvType)!);
             var options = CliOptions.LoadOptions(r.GetValue(quantize));
             var path = ModelResolver.Resolve(r.GetValue(model)!);
@@ -51,7 +57,7 @@ public static class BenchCommand
             var sw = Stopwatch.StartNew();
             using var m = ModelResolver.LoadModel(path, options);
             double load = sw.Elapsed.TotalSeconds;
-            var res = Measure(m, pool, p, g, n, kv, load);
+            var res = Measure(m, pool, p, g, n, kv, load, ub);
             var o = r.InvocationConfiguration.Output;
             if (r.GetValue(json)) o.WriteLine(res.ToJson());
             else
@@ -63,6 +69,7 @@ public static class BenchCommand
                 o.WriteLine($"decode       {res.DecodeTokensPerSecond:F1} tok/s ({g} tokens)");
                 o.WriteLine($"ttft         {res.TimeToFirstTokenSeconds * 1000:F0} ms");
                 o.WriteLine($"peak rss     {res.PeakRssBytes / 1048576.0:F0} MiB ({RssBreakdown()})");
+                o.WriteLine($"memory       {res.MemoryBreakdown} (model files {ModelBytes(path) / 1048576.0:F0} MiB)");
             }
             return 0;
         });
@@ -78,7 +85,8 @@ public static class BenchCommand
     };
 
     /// <summary>Runs a warm-up and <paramref name="runs"/> measured prefill+decode runs; medians.</summary>
-    public static Result Measure(QwenModel m, WorkerPool pool, int promptTokens, int genTokens, int runs, KvCacheType kv, double loadSeconds)
+    public static Result Measure(QwenModel m, WorkerPool pool, int promptTokens, int genTokens, int runs, KvCacheType kv, double loadSeconds,
+        int microBatchTokens = ForwardContext.DefaultMicroBatchTokens)
     {
         int vocab = m.Config.VocabSize;
         var rng = new Random(1234);
@@ -86,6 +94,7 @@ public static class BenchCommand
         for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(Math.Min(vocab, 100000));
         using var cache = m.CreateKvCache(promptTokens + genTokens + 1, kv);
         using var ctx = m.CreateContext(pool);
+        ctx.MicroBatchTokens = microBatchTokens;
         var logits = new float[vocab];
         var batch = new ForwardBatch();
 
@@ -114,7 +123,10 @@ public static class BenchCommand
         var dec = new double[runs];
         for (int i = 0; i < runs; i++) (pre[i], dec[i]) = RunOnce(promptTokens, genTokens);
         double prefillMedian = Median(pre), decodeMedian = Median(dec);
-        return new Result(loadSeconds, promptTokens / prefillMedian, genTokens / decodeMedian, prefillMedian, PeakRss(), pool.ThreadCount);
+        var gc = GC.GetGCMemoryInfo();
+        string breakdown = $"weights {Tensors.MemoryUse.WeightBytes / 1048576.0:F0} MiB, scratch {Tensors.MemoryUse.ScratchBytes / 1048576.0:F0} MiB, "
+            + $"KV cache {cache.ByteSize / 1048576.0:F1} MiB, GC heap {gc.HeapSizeBytes / 1048576.0:F0} MiB (committed {gc.TotalCommittedBytes / 1048576.0:F0} MiB)";
+        return new Result(loadSeconds, promptTokens / prefillMedian, genTokens / decodeMedian, prefillMedian, PeakRss(), pool.ThreadCount) { MemoryBreakdown = breakdown };
     }
 
     static int ArgMax(float[] v)
@@ -129,6 +141,11 @@ public static class BenchCommand
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
+
+    /// <summary>Size of a model file, or of the weight files in a model folder.</summary>
+    static long ModelBytes(string path) => Directory.Exists(path)
+        ? new DirectoryInfo(path).EnumerateFiles().Where(f => f.Extension is ".safetensors" or ".gguf").Sum(f => f.Length)
+        : new FileInfo(path).Length;
 
     /// <summary>Current anonymous / file-backed resident memory (Linux), for the report.</summary>
     public static string RssBreakdown()

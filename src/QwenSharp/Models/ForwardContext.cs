@@ -19,11 +19,28 @@ public sealed unsafe class ForwardContext : IDisposable
     internal int[] RowSlots = [], ExpertSlots = [];
     internal bool AnyAdapter;
 
+    /// <summary>
+    /// Largest number of tokens one pass through the layers takes; longer batches (a long prompt) run as
+    /// consecutive micro-batches of this size, as llama.cpp's n_ubatch does. Bounds the scratch memory
+    /// (about 60 KB per token for a 0.5B model) at the cost of reading the weights once per micro-batch.
+    /// </summary>
+    public int MicroBatchTokens
+    {
+        get => _microBatchTokens;
+        set => _microBatchTokens = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MicroBatchTokens), value, "must be at least 1");
+    }
+    int _microBatchTokens = DefaultMicroBatchTokens;
+
+    /// <summary>The default <see cref="MicroBatchTokens"/>.</summary>
+    public const int DefaultMicroBatchTokens = 128;
+
+    internal readonly ForwardBatch MicroBatch = new();
+
     NativeBuffer _buffer = new(0);
     int _tokens = -1, _outputs = -1, _maxLength = -1;
 
     // Views into _buffer (valid after Ensure).
-    internal float* X, H, Q, K, V, Attn, Gate, Up, Out, Cos, Sin, Scratch;
+    internal float* X, H, Q, K, V, Attn, Gate, Up, Out, Cos, Sin;
     internal float* OutHidden;      // [outputs, hidden]
     internal float* AttnScratch;    // per worker: scores [groupSize * maxLength] + row [head_dim]
     internal long AttnScratchStride;
@@ -56,7 +73,11 @@ public sealed unsafe class ForwardContext : IDisposable
         maxLength = Math.Max(Math.Max(maxLength, _maxLength), 256);
         var c = Model.Config;
         int hd = c.HeadDim, qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
-        int inter = Math.Max(c.IntermediateSize, Math.Max(c.MoeIntermediateSize, c.SharedExpertIntermediateSize));
+        bool anyDense = false;
+        for (int l = 0; l < c.NumHiddenLayers && !anyDense; l++) anyDense = !c.IsSparseLayer(l);
+        long inter = anyDense ? c.IntermediateSize : 0;                                            // dense MLP layers
+        long moeTokens = c.IsMoe ? tokens : 0;
+        long expertInter = c.IsMoe ? Math.Max(c.MoeIntermediateSize, c.SharedExpertIntermediateSize) : 0;
         int group = c.NumAttentionHeads / c.NumKeyValueHeads;
         long attnScratch = (long)group * maxLength + hd + 16;
         long[] sizes =
@@ -64,15 +85,14 @@ public sealed unsafe class ForwardContext : IDisposable
             (long)tokens * c.HiddenSize,  // X
             (long)tokens * Math.Max(c.HiddenSize, qd),  // H (also o_proj input staging)
             (long)tokens * qd, (long)tokens * kd, (long)tokens * kd, (long)tokens * qd, // Q K V Attn
-            (long)tokens * inter, (long)tokens * inter, // Gate Up
+            tokens * inter, tokens * inter, // Gate Up
             (long)tokens * c.HiddenSize, // Out
             (long)tokens * hd / 2, (long)tokens * hd / 2, // Cos Sin
-            (long)tokens * Math.Max(inter, c.HiddenSize), // Scratch
             (long)outputs * c.HiddenSize, // OutHidden
             attnScratch * Pool.ThreadCount, // AttnScratch
-            (long)tokens * Math.Max(1, c.NumExperts), // RouterLogits
-            (long)tokens * c.HiddenSize, (long)tokens * c.HiddenSize, // ExpertIn ExpertOut
-            (long)tokens * inter, (long)tokens * inter, // ExpertGate ExpertUp
+            moeTokens * Math.Max(1, c.NumExperts), // RouterLogits
+            moeTokens * c.HiddenSize, moeTokens * c.HiddenSize, // ExpertIn ExpertOut
+            moeTokens * expertInter, moeTokens * expertInter, // ExpertGate ExpertUp
         ];
         long total = 0;
         foreach (var s in sizes) total += (s + 15) / 16 * 16;
@@ -81,8 +101,8 @@ public sealed unsafe class ForwardContext : IDisposable
         float* Next(long count) { float* r = p; p += (count + 15) / 16 * 16; return r; }
         X = Next(sizes[0]); H = Next(sizes[1]); Q = Next(sizes[2]); K = Next(sizes[3]); V = Next(sizes[4]); Attn = Next(sizes[5]);
         Gate = Next(sizes[6]); Up = Next(sizes[7]); Out = Next(sizes[8]); Cos = Next(sizes[9]); Sin = Next(sizes[10]);
-        Scratch = Next(sizes[11]); OutHidden = Next(sizes[12]); AttnScratch = Next(sizes[13]); AttnScratchStride = attnScratch;
-        RouterLogits = Next(sizes[14]); ExpertIn = Next(sizes[15]); ExpertOut = Next(sizes[16]); ExpertGate = Next(sizes[17]); ExpertUp = Next(sizes[18]);
+        OutHidden = Next(sizes[11]); AttnScratch = Next(sizes[12]); AttnScratchStride = attnScratch;
+        RouterLogits = Next(sizes[13]); ExpertIn = Next(sizes[14]); ExpertOut = Next(sizes[15]); ExpertGate = Next(sizes[16]); ExpertUp = Next(sizes[17]);
         if (c.IsMoe)
         {
             ExpertTokens = new int[c.NumExperts * tokens];

@@ -153,7 +153,7 @@ public sealed unsafe partial class QwenModel
             s.Products.Add(moe.Experts[e].UpProj.Weight, input, m, s.Up + (long)o * inter, inter);
         }
         s.Products.Run(ctx.Pool);
-        Activations.SiluMul(s.Gate, s.Up, slots * inter, s.Scratch);
+        Activations.SiluMul(s.Gate, s.Up, (long)slots * inter);
 
         if (qsDown > 0) s.Quantize.Run(ctx.Pool, d0, s.Gate, inter, slots, s.QuantizedDown, qsDown);
         for (int e = 0; e < experts; e++)
@@ -179,7 +179,7 @@ public sealed unsafe partial class QwenModel
         int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
         Project(ctx, mlp.GateProj, x, hidden, n, ctx.ExpertGate, slots);
         Project(ctx, mlp.UpProj, x, hidden, n, ctx.ExpertUp, slots);
-        Activations.SiluMul(ctx.ExpertGate, ctx.ExpertUp, n * inter, ctx.Scratch);
+        Activations.SiluMul(ctx.ExpertGate, ctx.ExpertUp, (long)n * inter);
         Project(ctx, mlp.DownProj, ctx.ExpertGate, inter, n, y, slots);
     }
 

@@ -10,7 +10,7 @@ namespace QwenSharp.Models;
 /// </summary>
 internal sealed unsafe class MoeScratch : IDisposable
 {
-    NativeBuffer _tokens = new(0), _in = new(0), _gate = new(0), _up = new(0), _scratch = new(0), _down = new(0), _out = new(0);
+    NativeBuffer _tokens = new(0), _in = new(0), _gate = new(0), _up = new(0), _down = new(0), _out = new(0);
 
     public readonly GroupedMatMul Products = new();
     public readonly QuantizeRowsJob Quantize = new();
@@ -23,7 +23,6 @@ internal sealed unsafe class MoeScratch : IDisposable
     public byte* In => _in.Pointer;
     public float* Gate => (float*)_gate.Pointer;      // [slots, inter]; silu(gate) · up after the activation
     public float* Up => (float*)_up.Pointer;          // [slots, inter]
-    public float* Scratch => (float*)_scratch.Pointer; // [slots, inter]
     public byte* QuantizedDown => _down.Pointer;      // [slots, qsDown]
     public float* Out => (float*)_out.Pointer;        // [slots, hidden]
 
@@ -34,14 +33,13 @@ internal sealed unsafe class MoeScratch : IDisposable
         _in.EnsureCapacity((long)slots * Math.Max(qsIn, hidden * 4));
         _gate.EnsureCapacity((long)slots * inter * 4);
         _up.EnsureCapacity((long)slots * inter * 4);
-        _scratch.EnsureCapacity((long)slots * inter * 4);
         _down.EnsureCapacity((long)slots * qsDown);
         _out.EnsureCapacity((long)slots * hidden * 4);
     }
 
     public void Dispose()
     {
-        _tokens.Dispose(); _in.Dispose(); _gate.Dispose(); _up.Dispose(); _scratch.Dispose(); _down.Dispose(); _out.Dispose();
+        _tokens.Dispose(); _in.Dispose(); _gate.Dispose(); _up.Dispose(); _down.Dispose(); _out.Dispose();
     }
 }
 

@@ -63,13 +63,42 @@ public sealed unsafe partial class QwenModel : IDisposable
         if (ctx.Model != this) throw new ArgumentException("context belongs to another model", nameof(ctx));
         int n = batch.Count;
         if (n == 0) return;
-        var c = Config;
-        int hidden = c.HiddenSize, hd = c.HeadDim, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
-        int qd = heads * hd, kd = kvHeads * hd, half = hd / 2;
-        float eps = (float)c.RmsNormEps;
+        int maxLen = Validate(batch);
+        int u = ctx.MicroBatchTokens;
+        if (n <= u)
+        {
+            ForwardMicroBatch(ctx, batch, logits, maxLen);
+            return;
+        }
+        // Micro-batches of at most u tokens, in order: a later one attends to the KV entries the earlier ones
+        // wrote, so the result is the same, and scratch memory is bounded by u rather than by the prompt length.
+        var micro = ctx.MicroBatch;
+        var outputs = batch.OutputIndices;
+        int nextOutput = 0;
+        long vocab = Config.VocabSize;
+        for (int i0 = 0; i0 < n; i0 += u)
+        {
+            int i1 = Math.Min(n, i0 + u);
+            micro.Clear();
+            int firstOutput = nextOutput;
+            for (int i = i0; i < i1; i++)
+            {
+                bool want = nextOutput < outputs.Length && outputs[nextOutput] == i;
+                if (want) nextOutput++;
+                micro.Add(batch.Sequences[i], batch.Tokens[i], batch.Positions[i], want);
+            }
+            int microMax = 0;
+            for (int i = i0; i < i1; i++) microMax = Math.Max(microMax, batch.Positions[i] + 1);
+            ForwardMicroBatch(ctx, micro, logits + firstOutput * vocab, microMax);
+        }
+        micro.Clear();
+    }
 
-        // Validate tokens and positions, reserve KV space.
-        int maxLen = 0;
+    /// <summary>Checks token ids and positions; returns the longest sequence length the batch reaches.</summary>
+    int Validate(ForwardBatch batch)
+    {
+        var c = Config;
+        int n = batch.Count, maxLen = 0;
         for (int i = 0; i < n; i++)
         {
             int t = batch.Tokens[i];
@@ -79,6 +108,19 @@ public sealed unsafe partial class QwenModel : IDisposable
             if (p < 0 || p > seq.Length + n) throw new ArgumentException($"position {p} does not continue a sequence of length {seq.Length}", nameof(batch));
             maxLen = Math.Max(maxLen, p + 1);
         }
+        return maxLen;
+    }
+
+    /// <summary>One forward pass over a (validated) batch that fits the context's micro-batch size.</summary>
+    void ForwardMicroBatch(ForwardContext ctx, ForwardBatch batch, float* logits, int maxLen)
+    {
+        int n = batch.Count;
+        var c = Config;
+        int hidden = c.HiddenSize, hd = c.HeadDim, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
+        int qd = heads * hd, kd = kvHeads * hd, half = hd / 2;
+        float eps = (float)c.RmsNormEps;
+
+        // Reserve KV space.
         for (int i = 0; i < n; i++)
         {
             var seq = batch.Sequences[i];
@@ -180,7 +222,7 @@ public sealed unsafe partial class QwenModel : IDisposable
         int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
         Project(ctx, mlp.GateProj, x, hidden, n, ctx.Gate, slots);
         Project(ctx, mlp.UpProj, x, hidden, n, ctx.Up, slots);
-        Activations.SiluMul(ctx.Gate, ctx.Up, n * inter, ctx.Scratch);
+        Activations.SiluMul(ctx.Gate, ctx.Up, (long)n * inter);
         Project(ctx, mlp.DownProj, ctx.Gate, inter, n, y, slots);
     }
 

@@ -58,6 +58,48 @@ public class BatchTests
         }
     }
 
+    /// <summary>A batch longer than the context's micro-batch size runs as several passes (bounded scratch memory); the
+    /// logits are exactly those of one pass, for every row asked for, with several sequences and outputs spread over
+    /// the micro-batches.</summary>
+    [Theory]
+    [InlineData("qwen3-tiny", 1)]
+    [InlineData("qwen3-tiny", 5)]
+    [InlineData("qwen2moe-tiny", 7)]
+    public void MicroBatchesEqualOnePass(string name, int microBatch)
+    {
+        using var model = QwenModel.Load(Dir(name));
+        int vocab = model.Config.VocabSize;
+        int[] a = [1, 5, 9, 200, 33, 7, 100, 42, 17, 3, 250, 11, 12, 13, 14, 15, 16, 18, 19, 20];
+        int[] b = [300, 2, 4, 8, 16, 32, 64];
+        float[] Run(int ubatch)
+        {
+            using var cache = model.CreateKvCache(64, KvCacheType.F16);
+            using var sa = cache.CreateSequence();
+            using var sb = cache.CreateSequence();
+            using var ctx = model.CreateContext();
+            ctx.MicroBatchTokens = ubatch;
+            var batch = new ForwardBatch();
+            batch.AddSequence(sa, a, logitsForAll: true);
+            batch.AddSequence(sb, b); // last row only
+            var logits = new float[batch.OutputCount * vocab];
+            model.Forward(ctx, batch, logits);
+            Assert.Equal(a.Length, sa.Length);
+            Assert.Equal(b.Length, sb.Length);
+            // One more decode step for both, after the micro-batched prompt.
+            batch.Clear();
+            batch.Add(sa, 77, sa.Length, wantLogits: true);
+            batch.Add(sb, 78, sb.Length, wantLogits: true);
+            var next = new float[2 * vocab];
+            model.Forward(ctx, batch, next);
+            return [.. logits, .. next];
+        }
+        var whole = Run(ForwardContext.DefaultMicroBatchTokens);
+        var split = Run(microBatch);
+        Assert.Equal((a.Length + 1 + 2) * vocab, whole.Length);
+        Assert.Equal(whole, split);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateContext().MicroBatchTokens = 0);
+    }
+
     [Fact]
     public void F16KvCacheStaysClose()
     {

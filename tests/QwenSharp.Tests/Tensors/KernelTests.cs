@@ -153,12 +153,12 @@ public unsafe class KernelTests
         double max = x.Max(), sum = x.Sum(v => Math.Exp(v - max));
         for (int i = 0; i < x.Length; i++) Assert.Equal(Math.Exp(x[i] - max) / sum, s[i], 1e-6);
 
-        var g = Random(new Random(3), 37, 5);
-        var u = Random(new Random(4), 37);
+        // 2,500 values: more than one of SiluMul's 1,024-value chunks, and a partial one at the end.
+        var g = Random(new Random(3), 2500, 5);
+        var u = Random(new Random(4), 2500);
         var gc = (float[])g.Clone();
-        var scratch = new float[37];
-        fixed (float* pg = gc, pu = u, ps = scratch) Activations.SiluMul(pg, pu, 37, ps);
-        for (int i = 0; i < 37; i++) Assert.Equal(g[i] / (1 + Math.Exp(-g[i])) * u[i], gc[i], 1e-5);
+        fixed (float* pg = gc, pu = u) Activations.SiluMul(pg, pu, gc.Length);
+        for (int i = 0; i < g.Length; i++) Assert.Equal(g[i] / (1 + Math.Exp(-g[i])) * u[i], gc[i], 1e-5);
     }
 
     [Fact]

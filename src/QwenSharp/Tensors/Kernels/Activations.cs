@@ -6,17 +6,25 @@ namespace QwenSharp.Tensors.Kernels;
 public static unsafe class Activations
 {
     /// <summary>gate[i] = silu(gate[i]) · up[i] (SwiGLU), n elements.</summary>
-    public static void SiluMul(float* gate, float* up, int n, float* scratch)
+    public static void SiluMul(float* gate, float* up, long n)
     {
-        var g = new Span<float>(gate, n);
-        var s = new Span<float>(scratch, n);
         // silu(x) = x / (1 + exp(-x)), in ggml's order (a division, not x · sigmoid(x)), so the product
-        // rounds as llama.cpp's does before it is quantized for the down projection.
-        TensorPrimitives.Negate(g, s);
-        TensorPrimitives.Exp(s, s);
-        TensorPrimitives.Add(s, 1f, s);
-        TensorPrimitives.Divide(g, s, g);
-        TensorPrimitives.Multiply(g, new ReadOnlySpan<float>(up, n), g);
+        // rounds as llama.cpp's does before it is quantized for the down projection. In chunks through a
+        // stack buffer: no scratch the size of the activations.
+        const int Chunk = 1024;
+        float* buf = stackalloc float[Chunk];
+        var s = new Span<float>(buf, Chunk);
+        for (long i0 = 0; i0 < n; i0 += Chunk)
+        {
+            int m = (int)Math.Min(Chunk, n - i0);
+            var g = new Span<float>(gate + i0, m);
+            var t = s[..m];
+            TensorPrimitives.Negate(g, t);
+            TensorPrimitives.Exp(t, t);
+            TensorPrimitives.Add(t, 1f, t);
+            TensorPrimitives.Divide(g, t, g);
+            TensorPrimitives.Multiply(g, new ReadOnlySpan<float>(up + i0, m), g);
+        }
     }
 
     /// <summary>In-place softmax over n values.</summary>
