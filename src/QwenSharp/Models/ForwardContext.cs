@@ -36,12 +36,12 @@ public sealed unsafe class ForwardContext : IDisposable
 
     internal readonly ForwardBatch MicroBatch = new();
 
-    NativeBuffer _buffer = new(0);
-    int _tokens = -1, _outputs = -1, _maxLength = -1;
+    NativeBuffer _buffer = new(0), _attention = new(0);
+    int _tokens = -1, _maxLength = -1;
 
     // Views into _buffer (valid after Ensure).
     internal float* X, H, Q, K, V, Attn, Gate, Up, Out, Cos, Sin;
-    internal float* OutHidden;      // [outputs, hidden]
+    internal float* OutHidden;      // [outputs (≤ tokens), hidden]
     internal float* AttnScratch;    // per worker: scores [groupSize * maxLength] + row [head_dim]
     internal long AttnScratchStride;
     // MoE scratch
@@ -64,22 +64,32 @@ public sealed unsafe class ForwardContext : IDisposable
     }
 
     /// <summary>Makes sure scratch fits <paramref name="tokens"/> tokens, <paramref name="outputs"/> output rows
-    /// and attention over up to <paramref name="maxLength"/> positions.</summary>
+    /// (at most <paramref name="tokens"/>) and attention over up to <paramref name="maxLength"/> positions.</summary>
     internal void Ensure(int tokens, int outputs, int maxLength)
     {
-        if (tokens <= _tokens && outputs <= _outputs && maxLength <= _maxLength) return;
-        tokens = Math.Max(tokens, _tokens);
-        outputs = Math.Max(outputs, _outputs);
-        maxLength = Math.Max(Math.Max(maxLength, _maxLength), 256);
+        if (outputs > tokens) throw new ArgumentOutOfRangeException(nameof(outputs), "more output rows than tokens");
         var c = Model.Config;
         int hd = c.HeadDim, qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
+        if (maxLength > _maxLength)
+        {
+            // Attention scores per worker, apart from the token buffers so a growing sequence does not reallocate
+            // them; grown by doubling.
+            int length = Math.Max(256, _maxLength);
+            while (length < maxLength) length = (int)Math.Min(int.MaxValue, 2L * length);
+            int group = c.NumAttentionHeads / c.NumKeyValueHeads;
+            long stride = ((long)group * length + hd + 16 + 15) / 16 * 16;
+            _attention.EnsureCapacity(stride * Pool.ThreadCount * sizeof(float), exact: true);
+            AttnScratch = (float*)_attention.Pointer;
+            AttnScratchStride = stride;
+            _maxLength = length;
+        }
+        if (tokens <= _tokens) return;
+        tokens = (tokens + 15) / 16 * 16; // sized exactly (no growth factor), in steps of 16 tokens
         bool anyDense = false;
         for (int l = 0; l < c.NumHiddenLayers && !anyDense; l++) anyDense = !c.IsSparseLayer(l);
         long inter = anyDense ? c.IntermediateSize : 0;                                            // dense MLP layers
         long moeTokens = c.IsMoe ? tokens : 0;
         long expertInter = c.IsMoe ? Math.Max(c.MoeIntermediateSize, c.SharedExpertIntermediateSize) : 0;
-        int group = c.NumAttentionHeads / c.NumKeyValueHeads;
-        long attnScratch = (long)group * maxLength + hd + 16;
         long[] sizes =
         [
             (long)tokens * c.HiddenSize,  // X
@@ -88,21 +98,20 @@ public sealed unsafe class ForwardContext : IDisposable
             tokens * inter, tokens * inter, // Gate Up
             (long)tokens * c.HiddenSize, // Out
             (long)tokens * hd / 2, (long)tokens * hd / 2, // Cos Sin
-            (long)outputs * c.HiddenSize, // OutHidden
-            attnScratch * Pool.ThreadCount, // AttnScratch
+            (long)tokens * c.HiddenSize, // OutHidden
             moeTokens * Math.Max(1, c.NumExperts), // RouterLogits
             moeTokens * c.HiddenSize, moeTokens * c.HiddenSize, // ExpertIn ExpertOut
             moeTokens * expertInter, moeTokens * expertInter, // ExpertGate ExpertUp
         ];
         long total = 0;
         foreach (var s in sizes) total += (s + 15) / 16 * 16;
-        _buffer.EnsureCapacity(total * sizeof(float));
+        _buffer.EnsureCapacity(total * sizeof(float), exact: true);
         float* p = (float*)_buffer.Pointer;
         float* Next(long count) { float* r = p; p += (count + 15) / 16 * 16; return r; }
         X = Next(sizes[0]); H = Next(sizes[1]); Q = Next(sizes[2]); K = Next(sizes[3]); V = Next(sizes[4]); Attn = Next(sizes[5]);
         Gate = Next(sizes[6]); Up = Next(sizes[7]); Out = Next(sizes[8]); Cos = Next(sizes[9]); Sin = Next(sizes[10]);
-        OutHidden = Next(sizes[11]); AttnScratch = Next(sizes[12]); AttnScratchStride = attnScratch;
-        RouterLogits = Next(sizes[13]); ExpertIn = Next(sizes[14]); ExpertOut = Next(sizes[15]); ExpertGate = Next(sizes[16]); ExpertUp = Next(sizes[17]);
+        OutHidden = Next(sizes[11]);
+        RouterLogits = Next(sizes[12]); ExpertIn = Next(sizes[13]); ExpertOut = Next(sizes[14]); ExpertGate = Next(sizes[15]); ExpertUp = Next(sizes[16]);
         if (c.IsMoe)
         {
             ExpertTokens = new int[c.NumExperts * tokens];
@@ -113,7 +122,7 @@ public sealed unsafe class ForwardContext : IDisposable
         }
         RowSlots = new int[tokens];
         ExpertSlots = new int[tokens];
-        _tokens = tokens; _outputs = outputs; _maxLength = maxLength;
+        _tokens = tokens;
     }
 
     public void Dispose()
@@ -121,5 +130,6 @@ public sealed unsafe class ForwardContext : IDisposable
         MatMul.Dispose();
         Moe.Dispose();
         _buffer.Dispose();
+        _attention.Dispose();
     }
 }

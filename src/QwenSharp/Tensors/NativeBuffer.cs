@@ -18,12 +18,13 @@ public unsafe struct NativeBuffer : IDisposable
     public readonly byte* Pointer => _ptr;
     public readonly long Capacity => _capacity;
 
-    /// <summary>Grows to at least <paramref name="bytes"/> (contents are not preserved), zero-filled.</summary>
-    public void EnsureCapacity(long bytes)
+    /// <summary>Grows to at least <paramref name="bytes"/> (contents are not preserved), zero-filled: by at least
+    /// half its size each time, or with <paramref name="exact"/> to exactly <paramref name="bytes"/>.</summary>
+    public void EnsureCapacity(long bytes, bool exact = false)
     {
         if (bytes <= _capacity) return;
         if (_ptr != null) { NativeMemory.AlignedFree(_ptr); MemoryUse.AddScratch(-_capacity); }
-        long size = Math.Max(bytes, _capacity + _capacity / 2);
+        long size = exact ? bytes : Math.Max(bytes, _capacity + _capacity / 2);
         _ptr = (byte*)NativeMemory.AlignedAlloc((nuint)size, 64);
         NativeMemory.Clear(_ptr, (nuint)size);
         _capacity = size;
