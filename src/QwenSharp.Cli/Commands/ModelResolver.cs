@@ -33,12 +33,7 @@ public static class ModelResolver
 
     public static QwenModel LoadModel(string path, ModelLoadOptions? options = null)
     {
-        try
-        {
-            var m = QwenModel.Load(path, options);
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            return m;
-        }
+        try { return QwenModel.Load(path, options); }
         catch (Exception e) when (e is Formats.ModelFormatException or NotSupportedException or FileNotFoundException or IOException or UnauthorizedAccessException)
         {
             throw new CliException(e.Message, 1);
