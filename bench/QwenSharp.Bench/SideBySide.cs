@@ -30,7 +30,7 @@ public sealed class SideBySide : IBenchmark
         double bw;
         using (var probe = new BandwidthProbe(threads: threads)) bw = probe.Measure(pool);
 
-        var ours = new List<BenchCommand.Result>();
+        var ours = new List<ModelBenchmark.Result>();
         var theirs = new List<LlamaCppRunner.Result>();
         long weightBytes;
         int vocab;
@@ -46,7 +46,7 @@ public sealed class SideBySide : IBenchmark
                 using var m = QwenModel.Load(model);
                 double load = sw.Elapsed.TotalSeconds;
                 long alloc0 = GC.GetTotalAllocatedBytes(true);
-                ours.Add(BenchCommand.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load));
+                ours.Add(ModelBenchmark.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load));
                 Console.WriteLine($"round {r + 1} QwenSharp: load {ours[^1].LoadSeconds:F2} s, prefill {ours[^1].PrefillTokensPerSecond:F2} tok/s, decode {ours[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
                 long alloc = GC.GetTotalAllocatedBytes(true) - alloc0;
                 busy.Add($"round {r + 1}: QwenSharp other-process load {win.OtherCores():F2} cores (before {before:F2}), managed allocation during all runs {alloc / 1024.0:F0} KiB; memory {ProcessMemory.Breakdown()}");
@@ -75,7 +75,7 @@ public sealed class SideBySide : IBenchmark
         Console.WriteLine($"| QwenSharp | {oLoad:F2} | {oPre:F1} | {oDec:F1} | {oDec / bound:P0} |");
         Console.WriteLine($"| ratio | | {oPre / lPre:F2}x | {oDec / lDec:F2}x | |");
         foreach (var b in busy) Console.WriteLine(b);
-        Console.WriteLine($"peak rss (QwenSharp process, both engines): {BenchCommand.PeakRss() / 1048576.0:F0} MiB; file {new FileInfo(model).Length / 1048576.0:F0} MiB");
+        Console.WriteLine($"peak rss (QwenSharp process, both engines): {ModelBenchmark.PeakRss() / 1048576.0:F0} MiB; file {new FileInfo(model).Length / 1048576.0:F0} MiB");
         return 0;
     }
 

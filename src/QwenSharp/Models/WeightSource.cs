@@ -11,6 +11,14 @@ public sealed unsafe record TensorRef(string Name, GgmlType Type, long[] Shape, 
 {
     public byte* Data => (byte*)Address;
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
+
+    // What ToString shows: the readable fields (a generated one would also print the pointer, which NativeAOT's
+    // compiler cannot generate code for).
+    private bool PrintMembers(System.Text.StringBuilder b)
+    {
+        b.Append($"Name = {Name}, Type = {Type}, Shape = [{string.Join(", ", Shape)}], ByteSize = {ByteSize}, FilePath = {FilePath}");
+        return true;
+    }
 }
 
 /// <summary>

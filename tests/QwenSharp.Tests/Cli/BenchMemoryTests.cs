@@ -11,5 +11,5 @@ public class BenchMemoryTests
     [InlineData("RssFile:\t15829000 kB", 15829000)]   // 8 digits and more: no space after the tab
     [InlineData("VmHWM:\t123456789 kB", 123456789)]
     public void StatusLineNumberIsReadWithOrWithoutPadding(string line, long kb) =>
-        Assert.Equal(kb, BenchCommand.StatusKilobytes(line));
+        Assert.Equal(kb, QwenSharp.Engine.ModelBenchmark.StatusKilobytes(line));
 }

@@ -81,4 +81,11 @@ public class GgufTests
             if (hay.AsSpan(i, needle.Length).SequenceEqual(needle)) return i;
         throw new InvalidOperationException("not found");
     }
+
+    [Fact]
+    public void TensorRefPrintsItsFieldsNotItsPointer()
+    {
+        var t = new QwenSharp.Models.TensorRef("blk.0.attn_q.weight", GgmlType.Q8_0, [896, 896], 0x1234, 853_888, "m.gguf");
+        Assert.Equal("TensorRef { Name = blk.0.attn_q.weight, Type = Q8_0, Shape = [896, 896], ByteSize = 853888, FilePath = m.gguf }", t.ToString());
+    }
 }

@@ -128,7 +128,7 @@ public class MemoryMappingTests
     /// resident (weights, metadata and the vocabulary read later on demand), and the repacked weights are the file's size.
     /// </summary>
     [Fact]
-    public void LoadingAQuantizedFileKeepsOneCopy()
+    public async Task LoadingAQuantizedFileKeepsOneCopy()
     {
         if (!OperatingSystem.IsLinux()) return;
         var dir = TestPaths.NewTempDir();
@@ -153,7 +153,7 @@ public class MemoryMappingTests
             using (var model = QwenModel.Load(path))
             {
                 stop.Cancel();
-                sampler.Wait();
+                await sampler;
                 peakGrowth = (reset ? StatusBytes("VmHWM") : sampledPeak) - rssBefore;
                 long fileGrowth = ResidentBytes() - fileBefore;
                 long weights = MemoryUse.WeightBytes - weightsBefore;

@@ -26,6 +26,9 @@ public unsafe class OpGradientTests
         return a;
     }
 
+    /// <summary>A zeroed array that the GC never moves: the ops get raw pointers to it (<see cref="P"/>).</summary>
+    internal static float[] Zeros(int n) => GC.AllocateArray<float>(n, pinned: true);
+
     internal static float* P(float[] a) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(a));
 
     /// <summary>Checks analytic gradient g of f with respect to x at every index (or a sample of them).</summary>
@@ -62,7 +65,7 @@ public unsafe class OpGradientTests
         var r = new Random(1);
         int rows = 3, d = 16;
         var x = Rand(r, rows * d); var w = Rand(r, d); var c = Rand(r, rows * d);
-        var y = new float[rows * d]; var rstd = new float[rows]; var dx = new float[rows * d];
+        var y = Zeros(rows * d); var rstd = Zeros(rows); var dx = Zeros(rows * d);
         double F() { fixed (float* px = x, pw = w, py = y, pr = rstd) RmsNormOp.Forward(px, pw, py, pr, rows, d, 1e-6f); fixed (float* py = y) return Dot(py, c); }
         F();
         fixed (float* px = x, pw = w, pr = rstd, pc = c, pd = dx) RmsNormOp.Backward(px, pw, pr, pc, pd, rows, d);
@@ -75,7 +78,7 @@ public unsafe class OpGradientTests
         var r = new Random(2);
         int heads = 3, d = 8;
         var x = Rand(r, heads * d); var c = Rand(r, heads * d);
-        var cos = new float[d / 2]; var sin = new float[d / 2];
+        var cos = Zeros(d / 2); var sin = Zeros(d / 2);
         double[] inv = [1.0, 0.3, 0.1, 0.01];
         fixed (float* pc = cos, ps = sin) QwenSharp.Tensors.Kernels.Rope.Angles(5, inv, 1f, pc, ps);
         double F()
@@ -94,7 +97,7 @@ public unsafe class OpGradientTests
         var r = new Random(3);
         int n = 40;
         var gIn = Rand(r, n, 3); var u = Rand(r, n, 2); var c = Rand(r, n);
-        var a = new float[n]; var dg = new float[n]; var du = new float[n];
+        var a = Zeros(n); var dg = Zeros(n); var du = Zeros(n);
         double F() { fixed (float* pg = gIn, pu = u, pa = a) { SwiGluOp.Forward(pg, pu, pa, n); return Dot(pa, c); } }
         fixed (float* pg = gIn, pu = u, pc = c, pdg = dg, pdu = du) SwiGluOp.Backward(pg, pu, pc, pdg, pdu, n);
         CheckGradient("swiglu dgate", gIn, dg, F, eps: 1e-3);
@@ -109,10 +112,10 @@ public unsafe class OpGradientTests
         int[] seg = [0, 0, 0, 0, 4, 4, 4]; // two sequences packed in one row
         var q = Rand(r, n * heads * d); var k = Rand(r, n * kvHeads * d); var v = Rand(r, n * kvHeads * d);
         var c = Rand(r, n * heads * d);
-        var o = new float[n * heads * d]; var lse = new float[n * heads];
+        var o = Zeros(n * heads * d); var lse = Zeros(n * heads);
         double F() { fixed (float* pq = q, pk = k, pv = v, po = o, pl = lse) { AttentionOp.Forward(Pool, pq, pk, pv, seg, n, heads, kvHeads, d, po, pl); return Dot(po, c); } }
         F();
-        var dq = new float[q.Length]; var dk = new float[k.Length]; var dv = new float[v.Length];
+        var dq = Zeros(q.Length); var dk = Zeros(k.Length); var dv = Zeros(v.Length);
         fixed (float* pq = q, pk = k, pv = v, po = o, pl = lse, pc = c, pdq = dq, pdk = dk, pdv = dv)
             AttentionOp.Backward(Pool, pq, pk, pv, po, pl, pc, seg, n, heads, kvHeads, d, pdq, pdk, pdv);
         CheckGradient("attention dq", q, dq, F, eps: 1e-3);
@@ -150,11 +153,11 @@ public unsafe class OpGradientTests
         var lw = new LoraWeights("model.layers.0.self_attn.q_proj", rank, inF, outF, 0.7f, Rand(r, rank * inF), Rand(r, outF * rank));
         var p = new LoraParameter(new LoraTarget(lw.Module, 0, "q_proj", inF, outF), lin, lw);
         var x = Rand(r, n * inF); var c = Rand(r, n * outF);
-        var y = new float[n * outF]; var t = new float[n * rank];
+        var y = Zeros(n * outF); var t = Zeros(n * rank);
         using var op = new LinearOp(Pool);
         double F() { op.Forward(lin, p, P(x), n, P(y), P(t)); return Dot(P(y), c); }
         F();
-        var dx = new float[x.Length];
+        var dx = Zeros(x.Length);
         op.Backward(lin, p, P(x), P(t), P(c), n, P(dx));
         CheckGradient("linear dx", x, dx, F, eps: 1e-3);
         CheckGradient("lora dA", lw.A, p.GradA, F, eps: 1e-3);
@@ -172,7 +175,7 @@ public unsafe class OpGradientTests
         int[] labels = [3, -1, 36, 0, 11];
         using var ce = new CrossEntropyOp(Pool);
         double F() => ce.Run(head, P(h), labels, n, 0, null) / 4;
-        var dh = new float[h.Length];
+        var dh = Zeros(h.Length);
         double loss = ce.Run(head, P(h), labels, n, 0.25f, P(dh));
         // The loss of each labeled row is logsumexp - z[label] (checked directly in double).
         double expect = 0;
