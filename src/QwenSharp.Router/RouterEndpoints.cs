@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -49,14 +50,18 @@ public static class RouterEndpoints
         group.Map("/v1/{**rest}", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
         group.MapPost("/tokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
         group.MapPost("/detokenize", (HttpContext ctx, RouterProxy p) => p.HandleAsync(ctx, RequestKind.Other, mount));
-        group.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        group.MapGet("/health", () => Json(new JsonObject { ["status"] = "ok" }));
         group.MapGet("/ready", (BackendPool pool) => pool.AnyHealthy
-            ? Results.Json(new { status = "ready", backends = pool.Backends.Count(b => b.Health == BackendHealth.Healthy) })
-            : Results.Json(OpenAiErrors.Body("no model server is available", "server_error", "unavailable"), statusCode: 503));
+            ? Json(new JsonObject { ["status"] = "ready", ["backends"] = pool.Backends.Count(b => b.Health == BackendHealth.Healthy) })
+            : Json(OpenAiErrors.Body("no model server is available", "server_error", "unavailable"), 503));
         group.MapGet("/metrics", (HttpContext ctx, BackendPool pool, RouterProxy proxy) =>
             pool.Options.MetricsRequireKey && !proxy.IsAuthorized(ctx.Request)
-                ? Results.Json(OpenAiErrors.Body("a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "invalid_api_key"), statusCode: 401)
+                ? Json(OpenAiErrors.Body("a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "invalid_api_key"), 401)
                 : Results.Text(pool.Metrics.ToPrometheusText(pool.Backends), "text/plain; version=0.0.4; charset=utf-8"));
         return group;
     }
+
+    /// <summary>A JSON response from a node (as Results.Json writes it, without serialization by reflection: NativeAOT-safe).</summary>
+    internal static IResult Json(JsonNode body, int statusCode = 200) =>
+        Results.Text(body.ToJsonString(), "application/json; charset=utf-8", statusCode: statusCode);
 }

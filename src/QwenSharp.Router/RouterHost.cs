@@ -43,8 +43,8 @@ public static class RouterHost
 
         var app = builder.Build();
         app.MapQwenSharpRouter();
-        app.MapFallback((HttpContext ctx) => Results.Json(
-            OpenAiErrors.Body($"no endpoint {ctx.Request.Method} {ctx.Request.Path}", "invalid_request_error", "not_found"), statusCode: 404));
+        app.MapFallback((HttpContext ctx) => RouterEndpoints.Json(
+            OpenAiErrors.Body($"no endpoint {ctx.Request.Method} {ctx.Request.Path}", "invalid_request_error", "not_found"), 404));
         return app;
     }
 

@@ -369,7 +369,7 @@ public static class ChatMessages
         {
             var arr = new JsonArray();
             foreach (var c in toolCalls)
-                arr.Add(new JsonObject
+                arr.Add((JsonNode)new JsonObject
                 {
                     ["id"] = c.Id,
                     ["type"] = "function",

@@ -83,7 +83,7 @@ public static class ChatCommand
                     }
                 }
 
-                history.Add(ChatMessages.User(line));
+                history.Add((JsonNode)ChatMessages.User(line));
                 var options = new GenerationOptions { Sampling = sampling, EnableThinking = thinking, ThinkingBudget = r.GetValue(flags.ThinkingBudget), Tools = toolDefs };
                 answer = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 var text = new StringBuilder();
@@ -120,7 +120,7 @@ public static class ChatCommand
                 catch (ArgumentException e) { stdout.WriteLine($"\nerror: {e.Message}"); history.RemoveAt(history.Count - 1); continue; }
                 finally { answer.Dispose(); answer = null; }
                 stdout.WriteLine();
-                history.Add(ChatMessages.Assistant(text.ToString(), null, calls));
+                history.Add((JsonNode)ChatMessages.Assistant(text.ToString(), null, calls));
                 var usage = final?.Usage;
                 double secs = sw.Elapsed.TotalSeconds;
                 string note = final?.FinishReason == "cancelled" ? ", stopped" : final?.FinishReason == "length" ? ", hit the token limit" : "";
@@ -138,7 +138,7 @@ public static class ChatCommand
     static JsonArray Conversation(string? system, JsonArray history)
     {
         var all = new JsonArray();
-        if (system != null) all.Add(ChatMessages.System(system));
+        if (system != null) all.Add((JsonNode)ChatMessages.System(system));
         foreach (var m in history) all.Add(m!.DeepClone());
         return all;
     }

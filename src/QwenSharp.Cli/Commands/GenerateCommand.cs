@@ -45,8 +45,8 @@ public static class GenerateCommand
         else
         {
             var messages = new JsonArray();
-            if (r.GetValue(flags.System) is { } sys) messages.Add(ChatMessages.System(sys));
-            messages.Add(ChatMessages.User(prompt));
+            if (r.GetValue(flags.System) is { } sys) messages.Add((JsonNode)ChatMessages.System(sys));
+            messages.Add((JsonNode)ChatMessages.User(prompt));
             var options = new GenerationOptions
             {
                 Sampling = sampling,

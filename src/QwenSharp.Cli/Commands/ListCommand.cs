@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using QwenSharp.Catalog;
 using QwenSharp.Hub;
 
@@ -29,20 +30,26 @@ public static class ListCommand
             }
             if (parse.GetValue(json))
             {
-                var data = new
+                // Built as JSON nodes (no serialization by reflection: NativeAOT-safe).
+                var list = new JsonArray();
+                foreach (var m in models)
                 {
-                    cache = cache.Root,
-                    models = models.Select(m => new
-                    {
-                        repo = m.Repo.Id, path = m.Path, sizeOnDisk = m.SizeOnDisk, incompleteBytes = m.IncompleteBytes,
-                        revisions = m.Revisions.Select(r => new
+                    var revisions = new JsonArray();
+                    foreach (var r in m.Revisions)
+                        revisions.Add((JsonNode)new JsonObject
                         {
-                            commit = r.Commit, refs = r.Refs, path = r.Path, size = r.SizeBytes, format = FormatName(r.Info.Format),
-                            architecture = r.Info.Architecture, runnable = r.Info.Runnable, reason = r.Info.Reason, ggufFiles = r.Info.GgufFiles, files = r.Files,
-                        }),
-                    }),
-                };
-                output.WriteLine(JsonSerializer.Serialize(data, new JsonSerializerOptions { WriteIndented = true }));
+                            ["commit"] = r.Commit, ["refs"] = CliJson.Strings(r.Refs), ["path"] = r.Path, ["size"] = r.SizeBytes,
+                            ["format"] = FormatName(r.Info.Format), ["architecture"] = r.Info.Architecture, ["runnable"] = r.Info.Runnable,
+                            ["reason"] = r.Info.Reason, ["ggufFiles"] = CliJson.Strings(r.Info.GgufFiles), ["files"] = CliJson.Strings(r.Files),
+                        });
+                    list.Add((JsonNode)new JsonObject
+                    {
+                        ["repo"] = m.Repo.Id, ["path"] = m.Path, ["sizeOnDisk"] = m.SizeOnDisk, ["incompleteBytes"] = m.IncompleteBytes,
+                        ["revisions"] = revisions,
+                    });
+                }
+                var data = new JsonObject { ["cache"] = cache.Root, ["models"] = list };
+                output.WriteLine(data.ToJsonString(CliJson.Indented));
                 return 0;
             }
             if (models.Count == 0)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using QwenSharp.Catalog;
 
 namespace QwenSharp.Cli.Commands;
@@ -49,23 +50,28 @@ public static class RecommendCommand
             var recs = ModelCatalog.Recommend(t, budget, ctx, p, n);
             if (parse.GetValue(json))
             {
-                var data = new
+                // Built as JSON nodes (no serialization by reflection: NativeAOT-safe).
+                var list = new JsonArray();
+                foreach (var r in recs)
+                    list.Add((JsonNode)new JsonObject
+                    {
+                        ["rank"] = r.Rank, ["repo"] = r.Model.Repo, ["ggufRepo"] = r.Quant == GgufQuant.BF16 ? null : r.Model.GgufRepo,
+                        ["quant"] = r.Quant.ToString(), ["totalParams"] = r.Model.TotalParams, ["activeParams"] = r.Model.ActiveParams,
+                        ["totalBytes"] = r.Memory.TotalBytes, ["weightBytes"] = r.Memory.WeightBytes, ["kvCacheBytes"] = r.Memory.KvCacheBytes,
+                        ["needsYarn"] = r.NeedsYarn, ["runnableToday"] = r.Model.RunnableToday, ["license"] = r.Model.License,
+                        ["explanation"] = r.Explanation, ["command"] = r.Command,
+                    });
+                var data = new JsonObject
                 {
-                    task = t.ToString().ToLowerInvariant(), priority = p.ToString().ToLowerInvariant(), context = ctx, memoryBytes = budget,
-                    machine = machine == null ? null : new
+                    ["task"] = t.ToString().ToLowerInvariant(), ["priority"] = p.ToString().ToLowerInvariant(), ["context"] = ctx, ["memoryBytes"] = budget,
+                    ["machine"] = machine == null ? null : new JsonObject
                     {
-                        totalMemoryBytes = machine.TotalMemoryBytes, availableMemoryBytes = machine.AvailableMemoryBytes,
-                        cores = machine.Cores, architecture = machine.Architecture, cpuFeatures = machine.CpuFeatures,
+                        ["totalMemoryBytes"] = machine.TotalMemoryBytes, ["availableMemoryBytes"] = machine.AvailableMemoryBytes,
+                        ["cores"] = machine.Cores, ["architecture"] = machine.Architecture, ["cpuFeatures"] = CliJson.Strings(machine.CpuFeatures),
                     },
-                    recommendations = recs.Select(r => new
-                    {
-                        rank = r.Rank, repo = r.Model.Repo, ggufRepo = r.Quant == GgufQuant.BF16 ? null : r.Model.GgufRepo, quant = r.Quant.ToString(),
-                        totalParams = r.Model.TotalParams, activeParams = r.Model.ActiveParams, totalBytes = r.Memory.TotalBytes,
-                        weightBytes = r.Memory.WeightBytes, kvCacheBytes = r.Memory.KvCacheBytes, needsYarn = r.NeedsYarn,
-                        runnableToday = r.Model.RunnableToday, license = r.Model.License, explanation = r.Explanation, command = r.Command,
-                    }),
+                    ["recommendations"] = list,
                 };
-                output.WriteLine(JsonSerializer.Serialize(data, new JsonSerializerOptions { WriteIndented = true }));
+                output.WriteLine(data.ToJsonString(CliJson.Indented));
                 return recs.Count == 0 ? 1 : 0;
             }
 

@@ -190,7 +190,7 @@ public sealed class ChatRequest
                 if (f.String("tool_call_id") is { } id) o["tool_call_id"] = id;
             }
             if (rejectUnknown) f.RejectUnknown();
-            output.Add(o);
+            output.Add((JsonNode)o);
         }
         return output;
     }
@@ -244,7 +244,7 @@ public sealed class ChatRequest
             if (rejectUnknown) { cf.RejectUnknown(); fn.RejectUnknown(); }
             var call = new JsonObject { ["type"] = "function", ["function"] = new JsonObject { ["name"] = name, ["arguments"] = args } };
             if (id != null) call["id"] = id;
-            output.Add(call);
+            output.Add((JsonNode)call);
         }
         return output;
     }

@@ -45,9 +45,9 @@ public sealed class ServedModels
     /// <summary>The /v1/models list (vLLM's fields: root, parent, max_model_len).</summary>
     public JsonObject List()
     {
-        var data = new JsonArray { Entry(Name, null, Name) };
+        var data = new JsonArray { (JsonNode)Entry(Name, null, Name) };
         foreach (var (name, adapter) in _adapters)
-            if (name.Contains(':')) data.Add(Entry(name, Name, adapter));
+            if (name.Contains(':')) data.Add((JsonNode)Entry(name, Name, adapter));
         return new JsonObject { ["object"] = "list", ["data"] = data };
     }
 

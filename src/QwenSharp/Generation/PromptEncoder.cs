@@ -63,7 +63,7 @@ public sealed class PromptEncoder(QwenTokenizer tokenizer, ChatTemplate template
         string close = EndsInsideThink(prompt) ? "\n</think>\n\n" : "";
         return o.ToolChoice == "required"
             ? close + "<tool_call>\n{\"name\": \""
-            : close + "<tool_call>\n{\"name\": " + System.Text.Json.JsonSerializer.Serialize(o.ToolChoice, JsonText.Options) + ", \"arguments\": ";
+            : close + "<tool_call>\n{\"name\": " + System.Text.Json.Nodes.JsonValue.Create(o.ToolChoice).ToJsonString(JsonText.Options) + ", \"arguments\": ";
     }
 
     JsonArray Protect(JsonArray messages, List<string> originals)

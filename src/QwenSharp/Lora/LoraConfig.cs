@@ -106,7 +106,7 @@ public sealed record LoraConfig
     public JsonObject ToJson()
     {
         var targets = new JsonArray();
-        foreach (var t in TargetModules.Order(StringComparer.Ordinal)) targets.Add(t);
+        foreach (var t in TargetModules.Order(StringComparer.Ordinal)) targets.Add((JsonNode)t);
         var rank = new JsonObject();
         foreach (var (k, v) in RankPattern) rank[k] = v;
         var alpha = new JsonObject();

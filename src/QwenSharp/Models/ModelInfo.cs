@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using QwenSharp.Tensors;
 
 namespace QwenSharp.Models;
@@ -90,23 +91,29 @@ public sealed record ModelInfo(
         return sb.ToString();
     }
 
-    public string ToJson() => JsonSerializer.Serialize(new Dictionary<string, object?>
+    public string ToJson()
     {
-        ["source"] = Source,
-        ["architecture"] = Architecture,
-        ["parameters"] = Parameters,
-        ["active_parameters"] = ActiveParameters,
-        ["weight_types"] = WeightTypes,
-        ["weight_bytes"] = WeightBytes,
-        ["context_length"] = ContextLength,
-        ["kv_bytes_per_token"] = KvBytesPerToken,
-        ["memory_bytes"] = MemoryForFullContext,
-        ["num_hidden_layers"] = Config.NumHiddenLayers,
-        ["hidden_size"] = Config.HiddenSize,
-        ["num_attention_heads"] = Config.NumAttentionHeads,
-        ["num_key_value_heads"] = Config.NumKeyValueHeads,
-        ["head_dim"] = Config.HeadDim,
-        ["vocab_size"] = Config.VocabSize,
-        ["num_experts"] = Config.NumExperts,
-    });
+        // Built as a JsonObject (no serialization by reflection: NativeAOT-safe), in the order `info --json` prints.
+        var types = new JsonObject();
+        foreach (var (k, v) in WeightTypes) types[k] = v;
+        return new JsonObject
+        {
+            ["source"] = Source,
+            ["architecture"] = Architecture,
+            ["parameters"] = Parameters,
+            ["active_parameters"] = ActiveParameters,
+            ["weight_types"] = types,
+            ["weight_bytes"] = WeightBytes,
+            ["context_length"] = ContextLength,
+            ["kv_bytes_per_token"] = KvBytesPerToken,
+            ["memory_bytes"] = MemoryForFullContext,
+            ["num_hidden_layers"] = Config.NumHiddenLayers,
+            ["hidden_size"] = Config.HiddenSize,
+            ["num_attention_heads"] = Config.NumAttentionHeads,
+            ["num_key_value_heads"] = Config.NumKeyValueHeads,
+            ["head_dim"] = Config.HeadDim,
+            ["vocab_size"] = Config.VocabSize,
+            ["num_experts"] = Config.NumExperts,
+        }.ToJsonString();
+    }
 }

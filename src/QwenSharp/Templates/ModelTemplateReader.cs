@@ -117,7 +117,7 @@ internal static class ModelTemplateReader
         if (config["additional_special_tokens"] is JsonArray extra)
         {
             var arr = new JsonArray();
-            foreach (var item in extra) { var t = TokenText(item); if (t != null) arr.Add(JsonValue.Create(t)); }
+            foreach (var item in extra) { var t = TokenText(item); if (t != null) arr.Add((JsonNode)JsonValue.Create(t)); }
             if (arr.Count > 0) map["additional_special_tokens"] = arr;
         }
         return map;

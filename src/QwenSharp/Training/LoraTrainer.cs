@@ -157,7 +157,7 @@ public sealed class LoraTrainer : IDisposable
                 stepsThisRun++;
                 lastLoss = lossSum / Math.Max(1, labels);
                 double epochF = (double)globalStep / stepsPerEpoch;
-                log.Add(new JsonObject { ["epoch"] = Math.Round(epochF, 4), ["grad_norm"] = gradNorm, ["learning_rate"] = lr, ["loss"] = lastLoss, ["step"] = globalStep });
+                log.Add((JsonNode)new JsonObject { ["epoch"] = Math.Round(epochF, 4), ["grad_norm"] = gradNorm, ["learning_rate"] = lr, ["loss"] = lastLoss, ["step"] = globalStep });
                 var elapsed = clock.Elapsed;
                 progress?.Report(new TrainingProgress
                 {
@@ -170,7 +170,7 @@ public sealed class LoraTrainer : IDisposable
                 if (eval != null && (_options.EvalSteps > 0 ? globalStep % _options.EvalSteps == 0 : epochEnd))
                 {
                     lastEval = EvaluateLoss(eval);
-                    log.Add(new JsonObject { ["epoch"] = Math.Round(epochF, 4), ["eval_loss"] = lastEval, ["step"] = globalStep });
+                    log.Add((JsonNode)new JsonObject { ["epoch"] = Math.Round(epochF, 4), ["eval_loss"] = lastEval, ["step"] = globalStep });
                     progress?.Report(new TrainingProgress { Event = TrainingEvent.Eval, Step = globalStep, TotalSteps = totalSteps, Epoch = epochF, EvalLoss = lastEval, Elapsed = clock.Elapsed, Loss = lastLoss, LearningRate = lr });
                 }
                 if (_options.SaveSteps > 0 && globalStep % _options.SaveSteps == 0 && globalStep < totalSteps)
