@@ -88,14 +88,20 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
     static Dictionary<string, object?>? ParseArguments(string json)
     {
         var node = JsonNode.Parse(json) as JsonObject;
-        return node?.ToDictionary(kv => kv.Key, kv => (object?)(kv.Value is null ? null : JsonSerializer.Deserialize<JsonElement>(kv.Value.ToJsonString())));
+        return node?.ToDictionary(kv => kv.Key, kv => (object?)(kv.Value is null ? null : Element(kv.Value.ToJsonString())));
+    }
+
+    static JsonElement Element(string json)
+    {
+        using var d = JsonDocument.Parse(json);
+        return d.RootElement.Clone();
     }
 
     /// <summary>Microsoft.Extensions.AI messages → the OpenAI-style message objects templates take.</summary>
     public static JsonArray ToJsonMessages(IEnumerable<ChatMessage> messages, ChatOptions? options = null)
     {
         var arr = new JsonArray();
-        if (options?.Instructions is { Length: > 0 } instructions) arr.Add(ChatMessages.System(instructions));
+        if (options?.Instructions is { Length: > 0 } instructions) arr.Add((JsonNode)ChatMessages.System(instructions));
         foreach (var m in messages)
         {
             string role = m.Role.Value;
@@ -103,7 +109,7 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
             if (role == ChatRole.Tool.Value || m.Contents.OfType<FunctionResultContent>().Any())
             {
                 foreach (var r in m.Contents.OfType<FunctionResultContent>())
-                    arr.Add(ChatMessages.Tool(r.CallId, ResultText(r.Result)));
+                    arr.Add((JsonNode)ChatMessages.Tool(r.CallId, ResultText(r.Result)));
                 continue;
             }
             var o = new JsonObject { ["role"] = role, ["content"] = text };
@@ -124,7 +130,7 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
                         },
                     }).ToArray());
             }
-            arr.Add(o);
+            arr.Add((JsonNode)o);
         }
         return arr;
     }
@@ -153,7 +159,7 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
             foreach (var tool in o.Tools)
             {
                 if (tool is not AIFunctionDeclaration f) continue;
-                tools.Add(new JsonObject
+                tools.Add((JsonNode)new JsonObject
                 {
                     ["type"] = "function",
                     ["function"] = new JsonObject

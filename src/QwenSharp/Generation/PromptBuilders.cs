@@ -17,8 +17,8 @@ public static class PromptBuilders
     public static JsonArray StepByStep(string question, string? system = null)
     {
         var m = new JsonArray();
-        if (system != null) m.Add(ChatMessages.System(system));
-        m.Add(ChatMessages.User(question + "\n" + StepByStepInstruction));
+        if (system != null) m.Add((JsonNode)ChatMessages.System(system));
+        m.Add((JsonNode)ChatMessages.User(question + "\n" + StepByStepInstruction));
         return m;
     }
 
