@@ -4,7 +4,10 @@
 # first failure. Needs a C toolchain (clang or gcc) for the native link. Usage: scripts/aot-smoke.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-$(mktemp -d)}"
+if [ $# -ge 1 ]; then out="$1"; cleanup_out=""; else out="$(mktemp -d)"; cleanup_out="$out"; fi
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$cleanup_out" ] && rm -rf "$cleanup_out"; return 0; }
+trap cleanup EXIT
 dotnet publish src/QwenSharp.Cli -c Release -r linux-x64 -p:PublishAot=true -p:IlcInstructionSet=x86-64-v3 -o "$out"
 q="$out/QwenSharp.Cli"
 model=tests/fixtures/models/qwen3-tiny
@@ -20,16 +23,16 @@ expect "info --json" '"architecture":"qwen3"' "$q" info --model "$model" --json
 expect "tokenize" '^\[' "$q" tokenize --model "$model" --text "Hello world"
 expect "generate" "finish: length" "$q" generate --model "$model" --prompt "Hello" --max-tokens 4 --seed 1
 expect "recommend --json" '"recommendations"' "$q" recommend --memory 8GB --json
-expect "list --json" '"models": \[\]' "$q" list --cache-dir "$(mktemp -d)" --json
+mkdir -p "$out/empty-cache"
+expect "list --json" '"models": \[\]' "$q" list --cache-dir "$out/empty-cache" --json
 expect "bench --json" '"peak_rss_bytes"' "$q" bench --model "$model" --prompt 8 --gen 4 --runs 1 --json
 port=$((20000 + RANDOM % 20000))
 "$q" serve --model "$model" --port "$port" > "$out/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 80); do curl -sf "localhost:$port/ready" > /dev/null && break; sleep 0.25; done
 expect "serve chat" '"finish_reason":"length"' curl -sf "localhost:$port/v1/chat/completions" -H 'content-type: application/json' \
   -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"seed":1}'
 expect "serve stream" 'data: \[DONE\]' curl -sfN "localhost:$port/v1/chat/completions" -H 'content-type: application/json' \
   -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}'
 expect "serve models" '"object":"list"' curl -sf "localhost:$port/v1/models"
-echo "aot-smoke: all passed ($q)"
+echo "aot-smoke: all passed"
