@@ -32,15 +32,5 @@ using var model = QwenModel.Load(path);
 double load = sw.Elapsed.TotalSeconds;
 var r = ModelBenchmark.Measure(model, pool, prompt, gen, runs, KvCacheType.F16, load, ubatch);
 if (json) Console.WriteLine(r.ToJson());
-else
-{
-    Console.WriteLine($"model        {path}");
-    Console.WriteLine($"threads      {r.Threads}");
-    Console.WriteLine($"load         {r.LoadSeconds:F2} s");
-    Console.WriteLine($"prefill      {r.PrefillTokensPerSecond:F1} tok/s ({prompt} tokens)");
-    Console.WriteLine($"decode       {r.DecodeTokensPerSecond:F1} tok/s ({gen} tokens)");
-    Console.WriteLine($"ttft         {r.TimeToFirstTokenSeconds * 1000:F0} ms");
-    Console.WriteLine($"peak rss     {r.PeakRssBytes / 1048576.0:F0} MiB ({ModelBenchmark.RssBreakdown()})");
-    Console.WriteLine($"memory       {r.MemoryBreakdown} (file {new FileInfo(path).Length / 1048576.0:F0} MiB)");
-}
+else Console.Write(r.ToText(path, prompt, gen));
 return 0;

@@ -44,17 +44,7 @@ public static class BenchCommand
             var res = ModelBenchmark.Measure(m, pool, p, g, n, kv, load, ub);
             var o = r.InvocationConfiguration.Output;
             if (r.GetValue(json)) o.WriteLine(res.ToJson());
-            else
-            {
-                o.WriteLine($"model        {path}");
-                o.WriteLine($"threads      {res.Threads}");
-                o.WriteLine($"load         {res.LoadSeconds:F2} s");
-                o.WriteLine($"prefill      {res.PrefillTokensPerSecond:F1} tok/s ({p} tokens)");
-                o.WriteLine($"decode       {res.DecodeTokensPerSecond:F1} tok/s ({g} tokens)");
-                o.WriteLine($"ttft         {res.TimeToFirstTokenSeconds * 1000:F0} ms");
-                o.WriteLine($"peak rss     {res.PeakRssBytes / 1048576.0:F0} MiB ({ModelBenchmark.RssBreakdown()})");
-                o.WriteLine($"memory       {res.MemoryBreakdown} (model files {ModelBytes(path) / 1048576.0:F0} MiB)");
-            }
+            else o.Write(res.ToText(path, p, g));
             return 0;
         });
         return cmd;
@@ -67,10 +57,4 @@ public static class BenchCommand
         "q8_0" => KvCacheType.Q8_0,
         _ => throw new CliException($"--kv-type: '{s}' is not a KV cache type (f16, f32, q8_0)", 2),
     };
-
-    /// <summary>Size of a model file, or of the weight files in a model folder.</summary>
-    static long ModelBytes(string path) => Directory.Exists(path)
-        ? new DirectoryInfo(path).EnumerateFiles().Where(f => f.Extension is ".safetensors" or ".gguf").Sum(f => f.Length)
-        : new FileInfo(path).Length;
-
 }

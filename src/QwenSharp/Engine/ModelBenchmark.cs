@@ -16,6 +16,17 @@ public static class ModelBenchmark
         /// <summary>Where the memory went at the end of the measured runs (text for the report; not part of the JSON).</summary>
         public string MemoryBreakdown { get; init; } = "";
 
+        /// <summary>The report `qwensharp bench` prints without --json (one "name  value" line each).</summary>
+        public string ToText(string modelPath, int promptTokens, int genTokens) =>
+            $"model        {modelPath}\n"
+            + $"threads      {Threads}\n"
+            + $"load         {LoadSeconds:F2} s\n"
+            + $"prefill      {PrefillTokensPerSecond:F1} tok/s ({promptTokens} tokens)\n"
+            + $"decode       {DecodeTokensPerSecond:F1} tok/s ({genTokens} tokens)\n"
+            + $"ttft         {TimeToFirstTokenSeconds * 1000:F0} ms\n"
+            + $"peak rss     {PeakRssBytes / 1048576.0:F0} MiB ({RssBreakdown()})\n"
+            + $"memory       {MemoryBreakdown} (model files {ModelBytes(modelPath) / 1048576.0:F0} MiB)\n";
+
         /// <summary>The JSON object `qwensharp bench --json` prints (written by hand: no reflection, NativeAOT-safe).</summary>
         public string ToJson()
         {
@@ -92,6 +103,11 @@ public static class ModelBenchmark
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
+
+    /// <summary>Size of a model file, or of the weight files in a model folder.</summary>
+    public static long ModelBytes(string path) => Directory.Exists(path)
+        ? new DirectoryInfo(path).EnumerateFiles().Where(f => f.Extension is ".safetensors" or ".gguf").Sum(f => f.Length)
+        : new FileInfo(path).Length;
 
     /// <summary>Current anonymous / file-backed resident memory (Linux), for the report.</summary>
     public static string RssBreakdown()
