@@ -63,11 +63,10 @@ public sealed unsafe class ForwardContext : IDisposable
         Lora = new Lora.LoraApplyJob(pool);
     }
 
-    /// <summary>Makes sure scratch fits <paramref name="tokens"/> tokens, <paramref name="outputs"/> output rows
-    /// (at most <paramref name="tokens"/>) and attention over up to <paramref name="maxLength"/> positions.</summary>
-    internal void Ensure(int tokens, int outputs, int maxLength)
+    /// <summary>Makes sure scratch fits <paramref name="tokens"/> tokens (output rows are a subset of them) and
+    /// attention over up to <paramref name="maxLength"/> positions.</summary>
+    internal void Ensure(int tokens, int maxLength)
     {
-        if (outputs > tokens) throw new ArgumentOutOfRangeException(nameof(outputs), "more output rows than tokens");
         var c = Model.Config;
         int hd = c.HeadDim, qd = c.NumAttentionHeads * hd, kd = c.NumKeyValueHeads * hd;
         if (maxLength > _maxLength)

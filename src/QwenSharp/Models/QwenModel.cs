@@ -80,15 +80,14 @@ public sealed unsafe partial class QwenModel : IDisposable
         {
             int i1 = Math.Min(n, i0 + u);
             micro.Clear();
-            int firstOutput = nextOutput;
+            int firstOutput = nextOutput, microMax = 0;
             for (int i = i0; i < i1; i++)
             {
                 bool want = nextOutput < outputs.Length && outputs[nextOutput] == i;
                 if (want) nextOutput++;
                 micro.Add(batch.Sequences[i], batch.Tokens[i], batch.Positions[i], want);
+                microMax = Math.Max(microMax, batch.Positions[i] + 1);
             }
-            int microMax = 0;
-            for (int i = i0; i < i1; i++) microMax = Math.Max(microMax, batch.Positions[i] + 1);
             ForwardMicroBatch(ctx, micro, logits + firstOutput * vocab, microMax);
         }
         micro.Clear();
@@ -127,7 +126,7 @@ public sealed unsafe partial class QwenModel : IDisposable
             if (i + 1 == n || batch.Sequences[i + 1] != seq || batch.Positions[i + 1] != batch.Positions[i] + 1)
                 seq.Reserve(Math.Max(seq.Length, batch.Positions[i] + 1));
         }
-        ctx.Ensure(n, batch.OutputCount, maxLen);
+        ctx.Ensure(n, maxLen);
         ctx.AnyAdapter = false;
         for (int i = 0; i < n; i++)
         {

@@ -49,6 +49,7 @@ public class PerfCommandsTests
     [Theory]
     [InlineData("quantize", "--type", "Q3_XX", "--out", "x.gguf")]
     [InlineData("bench", "--prompt", "0")]
+    [InlineData("bench", "--ubatch", "0")]
     [InlineData("bench", "--quantize", "q9")]
     [InlineData("bench", "--kv-type", "f8")]
     public void BadArgumentsGetAOneLineError(params string[] args)

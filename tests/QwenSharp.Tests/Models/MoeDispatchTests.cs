@@ -23,7 +23,7 @@ public unsafe class MoeDispatchTests
 
     static float[] Run(QwenModel model, ForwardContext ctx, SparseMoeMlp moe, float[] x, int n, bool grouped)
     {
-        ctx.Ensure(n, 1, 1);
+        ctx.Ensure(n, 1);
         var y = new float[x.Length];
         y.AsSpan().Fill(float.NaN); // every element must be written
         fixed (float* px = x) fixed (float* py = y) model.RunMoe(ctx, moe, px, n, py, null, grouped);
