@@ -195,6 +195,10 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
+    /// <summary>Runs after every forward pass on the engine thread: tests use it to stand in for a slower model, so
+    /// that what they check does not depend on how fast the kernels are.</summary>
+    internal Action? AfterForward { get; set; }
+
     void Step()
     {
         _batch.Clear();
@@ -224,6 +228,7 @@ public sealed class InferenceEngine : IDisposable
         long need = (long)_batch.OutputCount * vocab;
         if (_logits.Length < need) _logits = new float[need];
         _model.Forward(_ctx, _batch, _logits);
+        AfterForward?.Invoke();
 
         foreach (var (s, row) in _outputs)
         {

@@ -15,14 +15,17 @@ public enum KvCacheType
 /// <summary>
 /// A paged KV cache shared by all sequences of one model: fixed-size blocks of <see cref="BlockSize"/>
 /// token slots, handed to sequences on demand and reference-counted so that several sequences can
-/// share the blocks of a common prompt prefix (the prefix cache). Per layer, K and V are
-/// stored as [block][kv_head][slot][head_dim], so one head's keys within a block are contiguous.
+/// share the blocks of a common prompt prefix (the prefix cache). Per layer, K and V are each
+/// stored as [kv_head][block][slot][head_dim]: one head's keys are contiguous within a block, and a sequence's
+/// consecutive blocks (allocated in ascending order from a fresh or fully released cache) follow each other, so
+/// attention over one head streams through memory instead of jumping a whole block of all heads per block.
 /// </summary>
 public sealed unsafe class KvCache : IDisposable
 {
     readonly byte* _storage;
     readonly long _layerStride;   // bytes per layer (K and V together)
-    readonly long _blockStride;   // bytes per block of K (or V) in one layer
+    readonly long _blockStride;   // bytes per block of one kv head
+    readonly long _headStride;    // bytes per kv head of K (or V) in one layer: all its blocks
     readonly int[] _refCount;
     readonly Stack<int> _free;
     readonly object _lock = new();
@@ -56,8 +59,9 @@ public sealed unsafe class KvCache : IDisposable
             throw new ArgumentException($"a Q8_0 KV cache needs head_dim to be a multiple of 32 (it is {HeadDim})", nameof(type));
         RowBytes = type switch { KvCacheType.F32 => HeadDim * 4, KvCacheType.F16 => HeadDim * 2, _ => HeadDim / 32 * 34 };
         NumBlocks = checked((int)((capacityTokens + blockSize - 1) / blockSize));
-        _blockStride = (long)NumKvHeads * blockSize * RowBytes;
-        _layerStride = 2 * _blockStride * NumBlocks;
+        _blockStride = (long)blockSize * RowBytes;
+        _headStride = _blockStride * NumBlocks;
+        _layerStride = 2 * _headStride * NumKvHeads;
         // Not cleared: pages become resident only as blocks are first written.
         _storage = (byte*)NativeMemory.AlignedAlloc((nuint)(_layerStride * NumLayers), 64);
         _refCount = new int[NumBlocks];
@@ -72,8 +76,7 @@ public sealed unsafe class KvCache : IDisposable
 
     /// <summary>Start of the K (v = false) or V (v = true) data of one kv head within a block of a layer.</summary>
     public byte* HeadPointer(int layer, int block, int kvHead, bool v) =>
-        _storage + layer * _layerStride + (v ? _blockStride * NumBlocks : 0) + block * _blockStride
-        + (long)kvHead * BlockSize * RowBytes;
+        _storage + layer * _layerStride + (v ? _headStride * NumKvHeads : 0) + kvHead * _headStride + block * _blockStride;
 
     /// <summary>Called when no block is free: frees one (e.g. an unused prefix-cache block) and returns true, or false.</summary>
     internal Func<bool>? Evictor { get; set; }
@@ -201,7 +204,8 @@ public sealed class KvSequence : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in _blocks) Cache.Release(b);
+        // Last block first, so the free list hands them out again in ascending order.
+        for (int i = _blocks.Count - 1; i >= 0; i--) Cache.Release(_blocks[i]);
         _blocks.Clear();
         Length = 0;
     }

@@ -98,9 +98,11 @@ public class ConcurrencyTests
     public async Task AClientThatDisconnectsMidStreamIsCancelledAndItsKvFreed()
     {
         await using var s = await TestServer.StartAsync();
-        // The tiny model writes 3,000 tokens in well under a second; when the test process's thread pool is starved
-        // (the whole suite runs in parallel on 2 cores) the disconnect can be seen only after the last token. Such an
-        // attempt proves nothing either way and is repeated; a server that never stops early fails all three.
+        // The tiny model writes 3,000 tokens in well under a second: each step is made to take at least a millisecond
+        // so the stream outlives the disconnect. When the test process's thread pool is starved (the whole suite runs
+        // in parallel on 2 cores) the disconnect can still be seen only after the last token. Such an attempt proves
+        // nothing either way and is repeated; a server that never stops early fails all three.
+        s.Qwen.Engine.AfterForward = () => Thread.Sleep(1);
         bool stoppedEarly = false;
         for (int attempt = 0; attempt < 3 && !stoppedEarly; attempt++)
         {
@@ -161,6 +163,8 @@ public class ConcurrencyTests
         try
         {
             var lifecycle = s.App.Services.GetRequiredService<ServerLifecycle>();
+            // At least a millisecond a step: the 4,000-token stream must outlast the 2 s drain however fast the kernels are.
+            s.Qwen.Engine.AfterForward = () => Thread.Sleep(1);
             var longReq = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body(1, 4000, true)) };
             using var longResponse = await s.Http.SendAsync(longReq, HttpCompletionOption.ResponseHeadersRead);
             var longRead = Sse.ReadAsync(longResponse);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace QwenSharp.Tensors.Kernels;
 
@@ -34,9 +35,21 @@ public static unsafe class Activations
         float max = TensorPrimitives.Max(s);
         TensorPrimitives.Subtract(s, max, s);
         TensorPrimitives.Exp(s, s);
-        // Summed in f64 as ggml does, then scaled by the f32 reciprocal.
+        // Summed in f64 as ggml does (four lanes, then across them), then scaled by the f32 reciprocal.
         double sum = 0;
-        for (int i = 0; i < n; i++) sum += x[i];
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            Vector256<double> a = default, b = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                var f = Vector256.Load(x + i);
+                a += Vector256.WidenLower(f);
+                b += Vector256.WidenUpper(f);
+            }
+            sum = Vector256.Sum(a + b);
+        }
+        for (; i < n; i++) sum += x[i];
         TensorPrimitives.Multiply(s, (float)(1.0 / sum), s);
     }
 
