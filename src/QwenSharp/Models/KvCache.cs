@@ -62,8 +62,10 @@ public sealed unsafe class KvCache : IDisposable
         _blockStride = (long)blockSize * RowBytes;
         _headStride = _blockStride * NumBlocks;
         _layerStride = 2 * _headStride * NumKvHeads;
-        // Not cleared: pages become resident only as blocks are first written.
-        _storage = (byte*)NativeMemory.AlignedAlloc((nuint)(_layerStride * NumLayers), 64);
+        // Not cleared: pages become resident only as blocks are first written. Never huge pages: a sequence's first
+        // block touches every head of every layer, and with 2 MiB pages that would make most of the cache resident.
+        _storage = (byte*)NativeMemory.AlignedAlloc((nuint)(_layerStride * NumLayers), 4096);
+        NativeMemoryHelper.AdviseNoHugePages(_storage, _layerStride * NumLayers);
         _refCount = new int[NumBlocks];
         _free = new Stack<int>(NumBlocks);
         for (int b = NumBlocks - 1; b >= 0; b--) _free.Push(b);

@@ -189,6 +189,7 @@ public sealed unsafe partial class QwenModel
             NativeMemoryHelper.ReleaseMapped((void*)start, end - start);
             i = j;
         }
+        NativeMemoryHelper.TrimWeights();
         return new QwenModel(c, embed, layers, norm, lmHead, src.Location, owned);
     }
 }
