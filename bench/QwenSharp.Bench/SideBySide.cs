@@ -9,7 +9,7 @@ namespace QwenSharp.Bench;
 /// <summary>
 /// One run, one machine, one GGUF: llama.cpp and QwenSharp with the same threads, prompt and generation
 /// lengths, alternating rounds (the machine is shared and noisy; medians), plus the read bandwidth measured
-/// in the same run and the decode bandwidth bound (weight bytes read per token ÷ bandwidth).
+/// before every round of the same run and the decode bandwidth bound (weight bytes read per token ÷ the median bandwidth).
 /// </summary>
 public sealed class SideBySide : IBenchmark
 {
@@ -27,8 +27,10 @@ public sealed class SideBySide : IBenchmark
         bool runOurs = only is "both" or "qwensharp", runTheirs = only is "both" or "llama.cpp";
         if (!runOurs && !runTheirs) throw new ArgumentException("--only takes qwensharp or llama.cpp");
         using var pool = new WorkerPool(threads);
-        double bw;
-        using (var probe = new BandwidthProbe(threads: threads)) bw = probe.Measure(pool);
+        // The machine's bandwidth moves while the benchmark runs (other tenants of the host): it is measured before
+        // every round of either engine, and the bound uses the median of all those measurements.
+        using var probe = new BandwidthProbe(threads: threads);
+        var bws = new List<double> { probe.Measure(pool) };
 
         var ours = new List<ModelBenchmark.Result>();
         var theirs = new List<LlamaCppRunner.Result>();
@@ -41,6 +43,7 @@ public sealed class SideBySide : IBenchmark
             if (runOurs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
+                if (r > 0) bws.Add(probe.Measure(pool));
                 var win = Quiet.Start();
                 var sw = Stopwatch.StartNew();
                 using var m = QwenModel.Load(model);
@@ -56,6 +59,7 @@ public sealed class SideBySide : IBenchmark
             if (runTheirs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
+                bws.Add(probe.Measure(pool));
                 var win = Quiet.Start();
                 theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab, repack, llamaMmap));
                 Console.WriteLine($"round {r + 1} llama.cpp: load {theirs[^1].LoadSeconds:F2} s, prefill {theirs[^1].PrefillTokensPerSecond:F2} tok/s, decode {theirs[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
@@ -66,9 +70,11 @@ public sealed class SideBySide : IBenchmark
         double oPre = Med(ours.Select(o => o.PrefillTokensPerSecond)), oDec = Med(ours.Select(o => o.DecodeTokensPerSecond));
         double lPre = Med(theirs.Select(o => o.PrefillTokensPerSecond)), lDec = Med(theirs.Select(o => o.DecodeTokensPerSecond));
         double oLoad = Med(ours.Select(o => o.LoadSeconds)), lLoad = Med(theirs.Select(o => o.LoadSeconds));
+        bws.Add(probe.Measure(pool));
+        double bw = Med(bws);
         double bound = bw / weightBytes;
         Console.WriteLine($"model {Path.GetFileName(model)}, {threads} threads, prompt {prompt}, gen {gen}, {rounds}x{runs} runs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        Console.WriteLine($"read bandwidth {bw / 1e9:F1} GB/s; weights read per token {weightBytes / 1e6:F0} MB; decode bound {bound:F1} tok/s");
+        Console.WriteLine($"read bandwidth {bw / 1e9:F1} GB/s (median of {bws.Count} probes around the rounds: {string.Join(", ", bws.Select(b => (b / 1e9).ToString("F1")))}); weights read per token {weightBytes / 1e6:F0} MB; decode bound {bound:F1} tok/s");
         Console.WriteLine($"| engine | load s | prefill tok/s | decode tok/s | decode / bound |");
         Console.WriteLine($"| --- | --- | --- | --- | --- |");
         Console.WriteLine($"| llama.cpp | {lLoad:F2} | {lPre:F1} | {lDec:F1} | {lDec / bound:P0} |");
