@@ -29,8 +29,13 @@ public sealed class SideBySide : IBenchmark
         using var pool = new WorkerPool(threads);
         // The machine's bandwidth moves while the benchmark runs (other tenants of the host): it is measured before
         // every round of either engine, and the bound uses the median of all those measurements.
-        using var probe = new BandwidthProbe(threads: threads);
-        var bws = new List<double> { probe.Measure(pool) };
+        // Each probe allocates its 512 MiB buffer and frees it again, so the engines' memory figures do not include it.
+        double Bandwidth()
+        {
+            using var probe = new BandwidthProbe(threads: threads);
+            return probe.Measure(pool);
+        }
+        var bws = new List<double> { Bandwidth() };
 
         var ours = new List<ModelBenchmark.Result>();
         var theirs = new List<LlamaCppRunner.Result>();
@@ -43,7 +48,7 @@ public sealed class SideBySide : IBenchmark
             if (runOurs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
-                if (r > 0) bws.Add(probe.Measure(pool));
+                if (r > 0) bws.Add(Bandwidth());
                 var win = Quiet.Start();
                 var sw = Stopwatch.StartNew();
                 using var m = QwenModel.Load(model);
@@ -59,7 +64,7 @@ public sealed class SideBySide : IBenchmark
             if (runTheirs)
             {
                 double before = Quiet.WaitForQuiet(maxWaitSeconds: quietWait);
-                bws.Add(probe.Measure(pool));
+                bws.Add(Bandwidth());
                 var win = Quiet.Start();
                 theirs.Add(LlamaCppRunner.Run(model, threads, prompt, gen, runs, vocab, repack, llamaMmap));
                 Console.WriteLine($"round {r + 1} llama.cpp: load {theirs[^1].LoadSeconds:F2} s, prefill {theirs[^1].PrefillTokensPerSecond:F2} tok/s, decode {theirs[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
@@ -70,7 +75,7 @@ public sealed class SideBySide : IBenchmark
         double oPre = Med(ours.Select(o => o.PrefillTokensPerSecond)), oDec = Med(ours.Select(o => o.DecodeTokensPerSecond));
         double lPre = Med(theirs.Select(o => o.PrefillTokensPerSecond)), lDec = Med(theirs.Select(o => o.DecodeTokensPerSecond));
         double oLoad = Med(ours.Select(o => o.LoadSeconds)), lLoad = Med(theirs.Select(o => o.LoadSeconds));
-        bws.Add(probe.Measure(pool));
+        bws.Add(Bandwidth());
         double bw = Med(bws);
         double bound = bw / weightBytes;
         Console.WriteLine($"model {Path.GetFileName(model)}, {threads} threads, prompt {prompt}, gen {gen}, {rounds}x{runs} runs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
