@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Publishes the qwensharp CLI with NativeAOT (x86-64-v3: the AVX2 kernels compiled in; no JIT, about 30 MiB less
-# resident memory than the JIT build) and runs each kind of command once on a fixture model. Exits non-zero on the
-# first failure. Needs a C toolchain (clang or gcc) for the native link. Usage: scripts/aot-smoke.sh [OUT_DIR]
+# Installs the qwensharp CLI built with NativeAOT (scripts/install-native.sh: x86-64-v3, the AVX2 kernels compiled in;
+# no JIT, about 30 MiB less resident memory than the JIT build) into a scratch prefix and runs each kind of command
+# once on a fixture model. Exits non-zero on the first failure. Needs a C toolchain (clang or gcc) for the native
+# link. Usage: scripts/aot-smoke.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ge 1 ]; then out="$1"; cleanup_out=""; else out="$(mktemp -d)"; cleanup_out="$out"; fi
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$cleanup_out" ] && rm -rf "$cleanup_out"; return 0; }
 trap cleanup EXIT
-dotnet publish src/QwenSharp.Cli -c Release -r linux-x64 -p:PublishAot=true -p:IlcInstructionSet=x86-64-v3 -o "$out"
-q="$out/QwenSharp.Cli"
+scripts/install-native.sh "$out"
+q="$out/bin/qwensharp"
 model=tests/fixtures/models/qwen3-tiny
 # expect NAME PATTERN COMMAND...: runs the command (stdout and stderr) and fails the script unless PATTERN is found.
 expect() {

@@ -54,11 +54,15 @@ public sealed class SideBySide : IBenchmark
                 using var m = QwenModel.Load(model);
                 double load = sw.Elapsed.TotalSeconds;
                 long alloc0 = GC.GetTotalAllocatedBytes(true);
-                ours.Add(ModelBenchmark.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load));
+                ours.Add(ModelBenchmark.Measure(m, pool, prompt, gen, runs, KvCacheType.F16, load, profile: a.Has("profile") && r == 0));
                 Console.WriteLine($"round {r + 1} QwenSharp: load {ours[^1].LoadSeconds:F2} s, prefill {ours[^1].PrefillTokensPerSecond:F2} tok/s, decode {ours[^1].DecodeTokensPerSecond:F2} tok/s ({DateTime.UtcNow:HH:mm:ss} UTC)");
                 long alloc = GC.GetTotalAllocatedBytes(true) - alloc0;
                 busy.Add($"round {r + 1}: QwenSharp other-process load {win.OtherCores():F2} cores (before {before:F2}), managed allocation during all runs {alloc / 1024.0:F0} KiB; memory {ProcessMemory.Breakdown()}");
-                if (a.Has("profile") && r == 0) Profile(m, pool);
+                if (a.Has("profile") && r == 0)
+                {
+                    Console.Write($"QwenSharp decode step, by part (round 1):\n{ours[^1].DecodeProfile!.ToText()}");
+                    Profile(m, pool);
+                }
             }
             GC.Collect();
             if (runTheirs)

@@ -7,7 +7,7 @@ using QwenSharp.Models;
 namespace QwenSharp.Cli.Commands;
 
 /// <summary>
-/// `qwensharp bench --model PATH [--prompt 512] [--gen 128] [--threads N] [--runs 3] [--json]`: load time,
+/// `qwensharp bench --model PATH [--prompt 512] [--gen 128] [--threads N] [--runs 3] [--json] [--profile]`: load time,
 /// prefill and decode speed, time to first token and peak resident memory; medians of several runs after a
 /// warm-up. Random token ids (seeded), greedy decoding, F16 KV cache unless --kv-type says otherwise.
 /// </summary>
@@ -24,8 +24,9 @@ public static class BenchCommand
         var kvType = new Option<string>("--kv-type") { Description = "KV cache type: f16 (default), f32 or q8_0", DefaultValueFactory = _ => "f16" };
         var ubatch = new Option<int>("--ubatch") { Description = "Tokens per pass through the layers; longer prompts run in micro-batches of this size", DefaultValueFactory = _ => ForwardContext.DefaultMicroBatchTokens };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var profile = new Option<bool>("--profile") { Description = "Also print where a decode step's time goes, by part (attention, projections, feed-forward, LM head, ...)" };
         var cmd = new Command("bench", "Measure load time, prefill and decode speed, time to first token and peak memory")
-            { model, prompt, gen, runs, threads, quantize, kvType, ubatch, json };
+            { model, prompt, gen, runs, threads, quantize, kvType, ubatch, json, profile };
         cmd.SetAction(r =>
         {
             int p = r.GetValue(prompt), g = r.GetValue(gen), n = r.GetValue(runs);
@@ -41,7 +42,7 @@ public static class BenchCommand
             var sw = Stopwatch.StartNew();
             using var m = ModelResolver.LoadModel(path, options);
             double load = sw.Elapsed.TotalSeconds;
-            var res = ModelBenchmark.Measure(m, pool, p, g, n, kv, load, ub);
+            var res = ModelBenchmark.Measure(m, pool, p, g, n, kv, load, ub, r.GetValue(profile));
             var o = r.InvocationConfiguration.Output;
             if (r.GetValue(json)) o.WriteLine(res.ToJson());
             else o.Write(res.ToText(path, p, g));

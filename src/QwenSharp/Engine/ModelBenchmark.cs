@@ -16,6 +16,9 @@ public static class ModelBenchmark
         /// <summary>Where the memory went at the end of the measured runs (text for the report; not part of the JSON).</summary>
         public string MemoryBreakdown { get; init; } = "";
 
+        /// <summary>Where the decode steps' time went, over all measured runs (only when asked for).</summary>
+        public ForwardProfile? DecodeProfile { get; init; }
+
         /// <summary>The report `qwensharp bench` prints without --json (one "name  value" line each).</summary>
         public string ToText(string modelPath, int promptTokens, int genTokens) =>
             $"model        {modelPath}\n"
@@ -25,7 +28,8 @@ public static class ModelBenchmark
             + $"decode       {DecodeTokensPerSecond:F1} tok/s ({genTokens} tokens)\n"
             + $"ttft         {TimeToFirstTokenSeconds * 1000:F0} ms\n"
             + $"peak rss     {PeakRssBytes / 1048576.0:F0} MiB ({RssBreakdown()})\n"
-            + $"memory       {MemoryBreakdown} (model files {ModelBytes(modelPath) / 1048576.0:F0} MiB)\n";
+            + $"memory       {MemoryBreakdown} (model files {ModelBytes(modelPath) / 1048576.0:F0} MiB)\n"
+            + (DecodeProfile is { } p ? $"\ndecode step, by part:\n{p.ToText()}" : "");
 
         /// <summary>The JSON object `qwensharp bench --json` prints (written by hand: no reflection, NativeAOT-safe).</summary>
         public string ToJson()
@@ -40,15 +44,24 @@ public static class ModelBenchmark
                 w.WriteNumber("ttft_s", Math.Round(TimeToFirstTokenSeconds, 4));
                 w.WriteNumber("peak_rss_bytes", PeakRssBytes);
                 w.WriteNumber("threads", Threads);
+                if (DecodeProfile is { } p)
+                {
+                    // Milliseconds per decode step, by part (only with --profile).
+                    w.WriteStartObject("decode_profile_ms");
+                    foreach (var part in Enum.GetValues<ForwardProfile.Part>())
+                        w.WriteNumber(ForwardProfile.Name(part), Math.Round(p[part].TotalMilliseconds / Math.Max(1, p.Passes), 4));
+                    w.WriteEndObject();
+                }
                 w.WriteEndObject();
             }
             return System.Text.Encoding.UTF8.GetString(ms.ToArray());
         }
     }
 
-    /// <summary>Runs a warm-up and <paramref name="runs"/> measured prefill+decode runs; medians.</summary>
+    /// <summary>Runs a warm-up and <paramref name="runs"/> measured prefill+decode runs; medians. With
+    /// <paramref name="profile"/>, each part of the measured decode steps is timed too (<see cref="Result.DecodeProfile"/>).</summary>
     public static Result Measure(QwenModel m, WorkerPool pool, int promptTokens, int genTokens, int runs, KvCacheType kv, double loadSeconds,
-        int microBatchTokens = ForwardContext.DefaultMicroBatchTokens)
+        int microBatchTokens = ForwardContext.DefaultMicroBatchTokens, bool profile = false)
     {
         int vocab = m.Config.VocabSize;
         var rng = new Random(1234);
@@ -60,7 +73,8 @@ public static class ModelBenchmark
         var logits = new float[vocab];
         var batch = new ForwardBatch();
 
-        (double Prefill, double Decode) RunOnce(int p, int g)
+        var decodeProfile = profile ? new ForwardProfile() : null;
+        (double Prefill, double Decode) RunOnce(int p, int g, bool measured)
         {
             using var seq = cache.CreateSequence();
             batch.Clear();
@@ -68,6 +82,7 @@ public static class ModelBenchmark
             long t0 = Stopwatch.GetTimestamp();
             m.Forward(ctx, batch, logits);
             double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            if (measured) ctx.Profile = decodeProfile;
             long t1 = Stopwatch.GetTimestamp();
             for (int i = 0; i < g; i++)
             {
@@ -77,18 +92,19 @@ public static class ModelBenchmark
                 m.Forward(ctx, batch, logits);
             }
             double decode = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+            ctx.Profile = null;
             return (prefill, decode);
         }
 
-        RunOnce(Math.Min(promptTokens, 64), Math.Min(genTokens, 8)); // warm-up (JIT, page faults, scratch)
+        RunOnce(Math.Min(promptTokens, 64), Math.Min(genTokens, 8), measured: false); // warm-up (JIT, page faults, scratch)
         var pre = new double[runs];
         var dec = new double[runs];
-        for (int i = 0; i < runs; i++) (pre[i], dec[i]) = RunOnce(promptTokens, genTokens);
+        for (int i = 0; i < runs; i++) (pre[i], dec[i]) = RunOnce(promptTokens, genTokens, measured: true);
         double prefillMedian = Median(pre), decodeMedian = Median(dec);
         var gc = GC.GetGCMemoryInfo();
         string breakdown = $"weights {Tensors.MemoryUse.WeightBytes / 1048576.0:F0} MiB, scratch {Tensors.MemoryUse.ScratchBytes / 1048576.0:F0} MiB, "
             + $"KV cache {cache.ByteSize / 1048576.0:F1} MiB, GC heap {gc.HeapSizeBytes / 1048576.0:F0} MiB (committed {gc.TotalCommittedBytes / 1048576.0:F0} MiB)";
-        return new Result(loadSeconds, promptTokens / prefillMedian, genTokens / decodeMedian, prefillMedian, PeakRss(), pool.ThreadCount) { MemoryBreakdown = breakdown };
+        return new Result(loadSeconds, promptTokens / prefillMedian, genTokens / decodeMedian, prefillMedian, PeakRss(), pool.ThreadCount) { MemoryBreakdown = breakdown, DecodeProfile = decodeProfile };
     }
 
     static int ArgMax(float[] v)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using QwenSharp.Engine;
 using QwenSharp.Formats;
 using QwenSharp.Tensors;
@@ -64,6 +65,7 @@ public sealed unsafe partial class QwenModel : IDisposable
         int n = batch.Count;
         if (n == 0) return;
         int maxLen = Validate(batch);
+        ctx.Profile?.Count(n);
         int u = ctx.MicroBatchTokens;
         if (n <= u)
         {
@@ -135,22 +137,27 @@ public sealed unsafe partial class QwenModel : IDisposable
         }
         var slots = ctx.AnyAdapter ? ctx.RowSlots : null;
 
+        var prof = ctx.Profile;
+        long t = prof != null ? Stopwatch.GetTimestamp() : 0;
         for (int i = 0; i < n; i++)
         {
             Rope.Angles(batch.Positions[i], _invFreq, _ropeAttentionFactor, ctx.Cos + i * half, ctx.Sin + i * half);
             EmbedTokens.DequantizeRow(batch.Tokens[i], new Span<float>(ctx.X + (long)i * hidden, hidden));
         }
+        prof?.Add(ForwardProfile.Part.Embedding, ref t);
 
         for (int l = 0; l < Layers.Count; l++)
         {
             var layer = Layers[l];
             var attn = layer.SelfAttn;
             fixed (float* w = layer.InputLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
+            prof?.Add(ForwardProfile.Part.Norms, ref t);
 
             // q, k, v projections; Qwen3 normalizes each head of q and k; RoPE; store k and v.
             Project(ctx, attn.QProj, ctx.H, hidden, n, ctx.Q, slots);
             Project(ctx, attn.KProj, ctx.H, hidden, n, ctx.K, slots);
             Project(ctx, attn.VProj, ctx.H, hidden, n, ctx.V, slots);
+            prof?.Add(ForwardProfile.Part.QkvProjection, ref t);
             if (attn.QNorm != null)
             {
                 fixed (float* w = attn.QNorm) RmsNorm.Rows(ctx.Q, w, ctx.Q, n * heads, hd, eps);
@@ -163,13 +170,20 @@ public sealed unsafe partial class QwenModel : IDisposable
                 StoreKv(batch.Sequences[i], l, batch.Positions[i], ctx.K + (long)i * kd, ctx.V + (long)i * kd);
             }
 
+            prof?.Add(ForwardProfile.Part.RopeAndKvStore, ref t);
             ctx.Attention.Run(batch, l);
+            prof?.Add(ForwardProfile.Part.Attention, ref t);
             Project(ctx, attn.OProj, ctx.Attn, qd, n, ctx.Out, slots);
+            prof?.Add(ForwardProfile.Part.OutputProjection, ref t);
             Add(ctx.X, ctx.Out, (long)n * hidden);
+            prof?.Add(ForwardProfile.Part.Residual, ref t);
 
             fixed (float* w = layer.PostAttentionLayernorm) RmsNorm.Rows(ctx.X, w, ctx.H, n, hidden, eps);
+            prof?.Add(ForwardProfile.Part.Norms, ref t);
             RunMlp(ctx, layer.Mlp, ctx.H, n, ctx.Out, slots);
+            prof?.Add(ForwardProfile.Part.FeedForward, ref t);
             Add(ctx.X, ctx.Out, (long)n * hidden);
+            prof?.Add(ForwardProfile.Part.Residual, ref t);
         }
 
         // Final norm and LM head for the requested rows only.
@@ -180,6 +194,7 @@ public sealed unsafe partial class QwenModel : IDisposable
                 for (int j = 0; j < nOut; j++)
                     RmsNorm.Row(ctx.X + (long)batch.OutputIndices[j] * hidden, w, ctx.OutHidden + (long)j * hidden, hidden, eps);
             ctx.MatMul.Run(LmHead, ctx.OutHidden, hidden, nOut, logits, c.VocabSize);
+            prof?.Add(ForwardProfile.Part.LmHead, ref t);
         }
 
         for (int i = 0; i < n; i++)

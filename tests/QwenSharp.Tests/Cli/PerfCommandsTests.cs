@@ -36,6 +36,23 @@ public class PerfCommandsTests
             Assert.True(doc.RootElement.TryGetProperty(key, out _), $"missing {key}");
         Assert.Equal(2, doc.RootElement.GetProperty("threads").GetInt32());
         Assert.True(doc.RootElement.GetProperty("decode_tok_s").GetDouble() > 0);
+        Assert.False(doc.RootElement.TryGetProperty("decode_profile_ms", out _), "the profile is only there with --profile");
+    }
+
+    [Fact]
+    public void BenchProfileSaysWhereADecodeStepGoes()
+    {
+        var (code, output, err) = Run("bench", "--model", Model, "--prompt", "8", "--gen", "4", "--runs", "1", "--profile", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var parts = doc.RootElement.GetProperty("decode_profile_ms");
+        foreach (var key in new[] { "embedding", "norms", "qkv_proj", "rope_kv_store", "attention", "o_proj", "mlp", "residual", "lm_head" })
+            Assert.True(parts.GetProperty(key).GetDouble() >= 0, key);
+        Assert.True(parts.GetProperty("attention").GetDouble() > 0);
+        (code, output, err) = Run("bench", "--model", Model, "--prompt", "8", "--gen", "4", "--runs", "1", "--profile");
+        Assert.True(code == 0, err);
+        Assert.Contains("decode step, by part:", output);
+        Assert.Contains("lm_head", output);
     }
 
     [Fact]

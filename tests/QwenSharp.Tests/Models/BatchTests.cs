@@ -58,6 +58,52 @@ public class BatchTests
         }
     }
 
+    /// <summary>A profile attached to a context times every part of each pass through it, counts passes (a micro-batched
+    /// pass once) and tokens, and changes no logit.</summary>
+    [Theory]
+    [InlineData("qwen3-tiny")]
+    [InlineData("qwen2moe-tiny")]
+    public void AProfileTimesEveryPartAndChangesNothing(string name)
+    {
+        using var model = QwenModel.Load(Dir(name));
+        int vocab = model.Config.VocabSize;
+        int[] prompt = [1, 5, 9, 200, 33, 7, 100, 42, 17, 3];
+        float[] Run(ForwardProfile? profile)
+        {
+            using var cache = model.CreateKvCache(32, KvCacheType.F16);
+            using var seq = cache.CreateSequence();
+            using var ctx = model.CreateContext();
+            ctx.MicroBatchTokens = 4;
+            ctx.Profile = profile;
+            var batch = new ForwardBatch();
+            batch.AddSequence(seq, prompt);
+            var logits = new float[vocab];
+            model.Forward(ctx, batch, logits);
+            var all = new List<float>(logits);
+            for (int i = 0; i < 3; i++)
+            {
+                batch.Clear();
+                batch.Add(seq, 11 + i, seq.Length, wantLogits: true);
+                model.Forward(ctx, batch, logits);
+                all.AddRange(logits);
+            }
+            return [.. all];
+        }
+        var plain = Run(null);
+        var profile = new ForwardProfile();
+        Assert.Equal(plain, Run(profile));
+        Assert.Equal(4, profile.Passes);
+        Assert.Equal(prompt.Length + 3, profile.Tokens);
+        foreach (var part in Enum.GetValues<ForwardProfile.Part>())
+            Assert.True(profile[part] > TimeSpan.Zero, $"{ForwardProfile.Name(part)} was not timed");
+        double parts = Enum.GetValues<ForwardProfile.Part>().Sum(p => profile[p].TotalMilliseconds);
+        Assert.InRange(profile.Total.TotalMilliseconds - parts, -0.001, 0.001);
+        Assert.Contains("attention", profile.ToText());
+        profile.Reset();
+        Assert.Equal(0, profile.Passes);
+        Assert.Equal(TimeSpan.Zero, profile.Total);
+    }
+
     /// <summary>A batch longer than the context's micro-batch size runs as several passes (bounded scratch memory); the
     /// logits are exactly those of one pass, for every row asked for, with several sequences and outputs spread over
     /// the micro-batches.</summary>
