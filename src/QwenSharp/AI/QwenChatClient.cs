@@ -126,7 +126,7 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
                         ["function"] = new JsonObject
                         {
                             ["name"] = c.Name,
-                            ["arguments"] = JsonSerializer.SerializeToNode(c.Arguments ?? new Dictionary<string, object?>(), JsonText.Options),
+                            ["arguments"] = JsonSerializer.SerializeToNode(c.Arguments ?? new Dictionary<string, object?>(), ToolJson.GetTypeInfo(typeof(object))),
                         },
                     }).ToArray());
             }
@@ -140,7 +140,20 @@ public sealed class QwenChatClient(Qwen qwen, bool ownsModel = false) : IChatCli
         null => "",
         string s => s,
         JsonElement { ValueKind: JsonValueKind.String } e => e.GetString()!,
-        _ => JsonSerializer.Serialize(result, JsonText.Options),
+        _ => JsonSerializer.Serialize(result, ToolJson.GetTypeInfo(typeof(object))),
+    };
+
+    /// <summary>
+    /// For tool-call arguments and tool results, which are arbitrary objects: Microsoft.Extensions.AI's resolver (its
+    /// source-generated types, plus reflection for any other type where reflection is available, as under the JIT),
+    /// with our default naming and unescaped text. No reflection-only serializer call, so NativeAOT builds compile
+    /// this adapter cleanly; there, objects of types outside M.E.AI's own (JSON elements, dictionaries, primitives)
+    /// cannot be serialized.
+    /// </summary>
+    static readonly JsonSerializerOptions ToolJson = new()
+    {
+        Encoder = JsonText.Options.Encoder,
+        TypeInfoResolver = AIJsonUtilities.DefaultOptions.TypeInfoResolver,
     };
 
     /// <summary>ChatOptions → generation options.</summary>

@@ -24,6 +24,32 @@ public class QwenChatTests
         Sampling = (o?.Sampling ?? new SamplingParams()) with { LogitsProcessors = [ScriptedOutput.Fixed(Script(q, text))], MaxTokens = 400 },
     };
 
+    public sealed record Forecast(string City, double Temperature, string[] Notes);
+
+    /// <summary>Tool-call arguments and tool results of any type reach the template as JSON: property names as declared,
+    /// non-ASCII text unescaped, JSON elements and strings as they are.</summary>
+    [Fact]
+    public void ToolArgumentsAndResultsOfAnyTypeBecomeJson()
+    {
+        var call = new FunctionCallContent("c1", "weather", new Dictionary<string, object?> { ["city"] = "Zürich", ["days"] = 3, ["units"] = null });
+        var messages = new List<ChatMessage>
+        {
+            new(ChatRole.User, "Weather?"),
+            new(ChatRole.Assistant, [call]),
+            new(ChatRole.Tool, [new FunctionResultContent("c1", new Forecast("Zürich", 21.5, ["sunny", "18 °C at night"]))]),
+            new(ChatRole.Tool, [new FunctionResultContent("c2", System.Text.Json.JsonDocument.Parse("{\"ok\":true}").RootElement)]),
+            new(ChatRole.Tool, [new FunctionResultContent("c3", "plain text")]),
+        };
+        var json = QwenChatClient.ToJsonMessages(messages);
+        var args = json[1]!["tool_calls"]![0]!["function"]!["arguments"]!;
+        Assert.Equal("Zürich", (string?)args["city"]);
+        Assert.Equal(3, (int)args["days"]!);
+        Assert.True(((JsonObject)args).ContainsKey("units"));
+        Assert.Equal("{\"City\":\"Zürich\",\"Temperature\":21.5,\"Notes\":[\"sunny\",\"18 °C at night\"]}", (string?)json[2]!["content"]);
+        Assert.Equal("{\"ok\":true}", (string?)json[3]!["content"]);
+        Assert.Equal("plain text", (string?)json[4]!["content"]);
+    }
+
     [Fact]
     public void MessageContentCannotForgeTurns()
     {
