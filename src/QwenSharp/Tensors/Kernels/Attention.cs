@@ -21,8 +21,8 @@ public static unsafe class AttentionKernels
     /// <summary>
     /// Scores of <paramref name="group"/> query heads (q_h at q + h·d) against the <paramref name="count"/> cached keys of
     /// one block: s[h·sStride + j] = scale · q_h · k_j. F16 and F32 keys with d a multiple of 8 take the AVX2 tile
-    /// (4 keys × 2 heads, each key converted once per head pair, 8 independent FMA chains); other types and CPUs
-    /// convert row by row. Every token and batch uses this same kernel, so decode and prefill agree bit for bit.
+    /// (4 keys × 2 heads, each key converted once per head pair, 8 independent FMA chains), and so do Q8_0 keys
+    /// (widened and scaled in registers); other cases convert row by row. Every token and batch uses this same kernel, so decode and prefill agree bit for bit.
     /// </summary>
     public static void BlockScores(byte* keys, int count, int d, GgmlType type, float* q, int group, float scale, float* s, long sStride, float* rowScratch)
     {
@@ -30,6 +30,7 @@ public static unsafe class AttentionKernels
         {
             if (type == GgmlType.F16) { ScoreTiles<F16Row>(keys, count, d, q, group, scale, s, sStride); return; }
             if (type == GgmlType.F32) { ScoreTiles<F32Row>(keys, count, d, q, group, scale, s, sStride); return; }
+            if (type == GgmlType.Q8_0 && d % 32 == 0) { ScoreTiles<Q8Row>(keys, count, d, q, group, scale, s, sStride); return; }
         }
         for (int j = 0; j < count; j++)
         {
@@ -40,8 +41,8 @@ public static unsafe class AttentionKernels
 
     /// <summary>
     /// out_h += Σ_j p[h·pStride + j] · v_j for the <paramref name="group"/> heads (out_h at output + h·d) and the
-    /// <paramref name="count"/> cached values of one block, in position order for every element. F16 and F32 values
-    /// with d a multiple of 32 take the AVX2 tile (32 elements × 2 heads in registers across the block).
+    /// <paramref name="count"/> cached values of one block, in position order for every element. F16, F32 and Q8_0
+    /// values with d a multiple of 32 take the AVX2 tile (32 elements × 2 heads in registers across the block).
     /// </summary>
     public static void BlockAccumulate(byte* values, int count, int d, GgmlType type, float* p, long pStride, int group, float* output, float* rowScratch)
     {
@@ -49,6 +50,7 @@ public static unsafe class AttentionKernels
         {
             if (type == GgmlType.F16) { AccumulateTiles<F16Row>(values, count, d, p, pStride, group, output); return; }
             if (type == GgmlType.F32) { AccumulateTiles<F32Row>(values, count, d, p, pStride, group, output); return; }
+            if (type == GgmlType.Q8_0) { AccumulateTiles<Q8Row>(values, count, d, p, pStride, group, output); return; }
         }
         for (int j = 0; j < count; j++)
         {
@@ -66,7 +68,8 @@ public static unsafe class AttentionKernels
 
     interface IRowLoad
     {
-        static abstract int ElementBytes { get; }
+        /// <summary>Bytes of one stored row of d elements.</summary>
+        static abstract long RowBytes(int d);
         /// <summary>The factor <see cref="Load8"/> leaves out: element = loaded value · Unit².</summary>
         static abstract float Unit { get; }
         /// <summary>8 elements starting at element i of the row at p, as f32, divided by Unit².</summary>
@@ -75,7 +78,7 @@ public static unsafe class AttentionKernels
 
     struct F32Row : IRowLoad
     {
-        public static int ElementBytes => 4;
+        public static long RowBytes(int d) => 4L * d;
         public static float Unit => 1f;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* p, int i) => Vector256.Load((float*)p + i);
@@ -83,7 +86,7 @@ public static unsafe class AttentionKernels
 
     struct F16Row : IRowLoad
     {
-        public static int ElementBytes => 2;
+        public static long RowBytes(int d) => 2L * d;
         /// <summary>2^56: the missing 2^112 is applied as 2^56 to the other operand and 2^56 to the result, so
         /// neither the products nor the operands leave the normal f32 range.</summary>
         public static float Unit => 72057594037927936f;
@@ -97,6 +100,21 @@ public static unsafe class AttentionKernels
         }
     }
 
+    struct Q8Row : IRowLoad
+    {
+        public static long RowBytes(int d) => d / 32 * 34L;
+        public static float Unit => 1f;
+        // ggml's Q8_0 blocks (fp16 scale, 32 int8): 8 int8 values of one block, widened and scaled. The same products
+        // d · q as the row-at-a-time dequantizer.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load8(byte* p, int i)
+        {
+            byte* block = p + (i >> 5) * 34;
+            var q = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)block + 2 + (i & 31)));
+            return q * Vector256.Create(Numerics.HalfToFloat(*(ushort*)block));
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector128<float> Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
     {
@@ -106,7 +124,7 @@ public static unsafe class AttentionKernels
 
     static void ScoreTiles<T>(byte* keys, int count, int d, float* q, int group, float scale, float* s, long sStride) where T : struct, IRowLoad
     {
-        long rb = (long)d * T.ElementBytes;
+        long rb = T.RowBytes(d);
         var unit = Vector256.Create(T.Unit);
         var sc = Vector128.Create(scale * T.Unit);
         float* tmp = stackalloc float[8];
@@ -161,7 +179,7 @@ public static unsafe class AttentionKernels
 
     static void AccumulateTiles<T>(byte* values, int count, int d, float* p, long pStride, int group, float* output) where T : struct, IRowLoad
     {
-        long rb = (long)d * T.ElementBytes;
+        long rb = T.RowBytes(d);
         float unitF = T.Unit;
         var unit = Vector256.Create(unitF);
         var inv = Vector256.Create(1f / unitF);
