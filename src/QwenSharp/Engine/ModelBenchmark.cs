@@ -49,7 +49,7 @@ public static class ModelBenchmark
                     // Milliseconds per decode step, by part (only with --profile).
                     w.WriteStartObject("decode_profile_ms");
                     foreach (var part in Enum.GetValues<ForwardProfile.Part>())
-                        w.WriteNumber(ForwardProfile.Name(part), Math.Round(p[part].TotalMilliseconds / Math.Max(1, p.Passes), 4));
+                        w.WriteNumber(ForwardProfile.Name(part), Math.Round(p.MillisecondsPerPass(part), 4));
                     w.WriteEndObject();
                 }
                 w.WriteEndObject();

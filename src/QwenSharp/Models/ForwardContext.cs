@@ -18,9 +18,10 @@ public sealed unsafe class ForwardContext : IDisposable
     /// <summary>Adapter slot of each batch row (valid while <see cref="AnyAdapter"/>), and of each row gathered for one MoE expert.</summary>
     internal int[] RowSlots = [], ExpertSlots = [];
 
+    internal bool AnyAdapter;
+
     /// <summary>When set, every forward pass through this context adds the time of each of its parts (null: not timed).</summary>
     public ForwardProfile? Profile { get; set; }
-    internal bool AnyAdapter;
 
     /// <summary>
     /// Largest number of tokens one pass through the layers takes; longer batches (a long prompt) run as

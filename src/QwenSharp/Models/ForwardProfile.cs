@@ -46,6 +46,9 @@ public sealed class ForwardProfile
     /// <summary>Total time spent in one part.</summary>
     public TimeSpan this[Part part] => Stopwatch.GetElapsedTime(0, _ticks[(int)part]);
 
+    /// <summary>Milliseconds one pass spent in a part, on average.</summary>
+    public double MillisecondsPerPass(Part part) => this[part].TotalMilliseconds / Math.Max(1, Passes);
+
     /// <summary>Total time in all parts.</summary>
     public TimeSpan Total => Stopwatch.GetElapsedTime(0, _ticks.Sum());
 
@@ -75,14 +78,10 @@ public sealed class ForwardProfile
     {
         var sb = new StringBuilder();
         double total = Total.TotalMilliseconds;
-        int passes = Math.Max(1, Passes);
         sb.AppendLine($"{"part",-20} {"ms/pass",9} {"share",7}");
         foreach (var p in Enum.GetValues<Part>())
-        {
-            double ms = this[p].TotalMilliseconds;
-            sb.AppendLine($"{Name(p),-20} {ms / passes,9:F3} {(total > 0 ? ms / total : 0),7:P1}");
-        }
-        sb.AppendLine($"{"total",-20} {total / passes,9:F3} {"",7} ({Passes} passes, {Tokens} tokens)");
+            sb.AppendLine($"{Name(p),-20} {MillisecondsPerPass(p),9:F3} {(total > 0 ? this[p].TotalMilliseconds / total : 0),7:P1}");
+        sb.AppendLine($"{"total",-20} {total / Math.Max(1, Passes),9:F3} {"",7} ({Passes} passes, {Tokens} tokens)");
         return sb.ToString();
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using QwenSharp.Tensors;
+using QwenSharp.Tensors.Kernels;
 
 namespace QwenSharp.Models;
 
@@ -57,7 +58,7 @@ public sealed unsafe class KvCache : IDisposable
         Type = type;
         if (type == KvCacheType.Q8_0 && HeadDim % 32 != 0)
             throw new ArgumentException($"a Q8_0 KV cache needs head_dim to be a multiple of 32 (it is {HeadDim})", nameof(type));
-        RowBytes = type switch { KvCacheType.F32 => HeadDim * 4, KvCacheType.F16 => HeadDim * 2, _ => HeadDim / 32 * 34 };
+        RowBytes = AttentionKernels.RowBytes(ElementType, HeadDim);
         NumBlocks = checked((int)((capacityTokens + blockSize - 1) / blockSize));
         _blockStride = (long)blockSize * RowBytes;
         _headStride = _blockStride * NumBlocks;

@@ -78,7 +78,7 @@ public static unsafe class AttentionKernels
 
     struct F32Row : IRowLoad
     {
-        public static long RowBytes(int d) => 4L * d;
+        public static long RowBytes(int d) => AttentionKernels.RowBytes(GgmlType.F32, d);
         public static float Unit => 1f;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Load8(byte* p, int i) => Vector256.Load((float*)p + i);
@@ -86,7 +86,7 @@ public static unsafe class AttentionKernels
 
     struct F16Row : IRowLoad
     {
-        public static long RowBytes(int d) => 2L * d;
+        public static long RowBytes(int d) => AttentionKernels.RowBytes(GgmlType.F16, d);
         /// <summary>2^56: the missing 2^112 is applied as 2^56 to the other operand and 2^56 to the result, so
         /// neither the products nor the operands leave the normal f32 range.</summary>
         public static float Unit => 72057594037927936f;
@@ -102,7 +102,7 @@ public static unsafe class AttentionKernels
 
     struct Q8Row : IRowLoad
     {
-        public static long RowBytes(int d) => d / 32 * 34L;
+        public static long RowBytes(int d) => AttentionKernels.RowBytes(GgmlType.Q8_0, d);
         public static float Unit => 1f;
         // ggml's Q8_0 blocks (fp16 scale, 32 int8): 8 int8 values of one block, widened and scaled. The same products
         // d · q as the row-at-a-time dequantizer.
