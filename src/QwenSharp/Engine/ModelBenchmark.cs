@@ -23,6 +23,7 @@ public static class ModelBenchmark
         public string ToText(string modelPath, int promptTokens, int genTokens) =>
             $"model        {modelPath}\n"
             + $"threads      {Threads}\n"
+            + $"kernels      {Tensors.KernelPaths.Name(Tensors.KernelPaths.Resolve())} (quantized matmuls)\n"
             + $"load         {LoadSeconds:F2} s\n"
             + $"prefill      {PrefillTokensPerSecond:F1} tok/s ({promptTokens} tokens)\n"
             + $"decode       {DecodeTokensPerSecond:F1} tok/s ({genTokens} tokens)\n"

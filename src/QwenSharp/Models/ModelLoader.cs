@@ -21,6 +21,13 @@ public sealed record ModelLoadOptions
     /// 32-block types repacked on first use). For inspecting a model (`qwensharp info`), not for running it.
     /// </summary>
     public bool DeferWeights { get; init; }
+
+    /// <summary>
+    /// Which kernels compute the quantized matrix products: <see cref="KernelPath.Auto"/> (the default) takes the
+    /// <c>QWENSHARP_KERNELS</c> environment variable if set, else the fastest this CPU runs (AVX2 on x86-64, the portable
+    /// Vector128 kernels on ARM64). The Vector128 kernels give bit-identical results to the AVX2 ones.
+    /// </summary>
+    public KernelPath Kernels { get; init; }
 }
 
 public sealed unsafe partial class QwenModel
@@ -75,8 +82,8 @@ public sealed unsafe partial class QwenModel
                 throw new ModelFormatException(t.FilePath, $"tensor '{name}' has shape [{string.Join(", ", t.Shape)}], expected [{rows}, {cols}]");
             bool isFloat = t.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
             var m = options.Quantize is GgmlType target && isFloat
-                ? OnTheFlyQuantizer.Quantize(t.Type, t.Data, rows, cols, target, name)
-                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name, sparse, dataIsMapped: true);
+                ? OnTheFlyQuantizer.Quantize(t.Type, t.Data, rows, cols, target, name, options.Kernels)
+                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name, sparse, dataIsMapped: true, options.Kernels);
             if (m.OwnsMemory)
             {
                 owned.Add((IDisposable)m);

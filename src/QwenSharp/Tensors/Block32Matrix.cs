@@ -31,6 +31,7 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
     readonly int _minOff, _qhOff, _qOff;
     readonly long _groupStride;
     readonly int _blockBytes;
+    readonly KernelPath _path;
 
     public override GgmlType Type => _type;
     public override bool OwnsMemory => true;
@@ -45,9 +46,13 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
     /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
     public bool IsPacked => Volatile.Read(ref _source) == 0;
 
+    /// <summary>The kernels this matrix computes with.</summary>
+    public KernelPath KernelPath => _path;
+
     /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory, now or (lazy) on first use.</summary>
-    public Block32Matrix(GgmlType type, byte* src, int rows, int cols, bool lazy = false, bool releaseMappedSource = false) : base(rows, cols)
+    public Block32Matrix(GgmlType type, byte* src, int rows, int cols, bool lazy = false, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto) : base(rows, cols)
     {
+        _path = KernelPaths.Resolve(kernels);
         if (!Handles(type)) throw new ArgumentException($"{type} is not a 32-block type", nameof(type));
         if (cols % 32 != 0) throw new ArgumentException($"{type} rows must be a multiple of 32 elements, got {cols}", nameof(cols));
         _type = type;
@@ -168,7 +173,13 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         {
             byte* g = _data + (r / 8) * _groupStride;
             int valid = Math.Min(8, Rows - r);
-            if (!Avx2.IsSupported)
+            if (_path == KernelPath.Vector128)
+            {
+                for (int i = 0; i < n; i++)
+                    Interleaved8Vector128.DotBlock32(_type, g, _nb, _chunk, _minOff, _qhOff, _qOff, x.Quantized + (long)i * x.QuantizedStride, y + (long)i * ldy + r, valid);
+                continue;
+            }
+            if (_path == KernelPath.Scalar)
             {
                 for (int i = 0; i < n; i++) ScalarDot8(g, x.Quantized + (long)i * x.QuantizedStride, y + (long)i * ldy + r, valid);
                 continue;

@@ -32,6 +32,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     readonly int _nb;          // super-blocks per row
     readonly int _chunk;
     readonly long _groupStride;
+    readonly KernelPath _path;
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
@@ -40,8 +41,9 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
 
     /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory; with
     /// <paramref name="releaseMappedSource"/>, the source pages already read are dropped from the process on the way.</summary>
-    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false) : base(rows, cols)
+    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto) : base(rows, cols)
     {
+        _path = KernelPaths.Resolve(kernels);
         if (!Handles(type)) throw new ArgumentException($"{type} is not a K-quant type", nameof(type));
         if (cols % 256 != 0) throw new ArgumentException($"{type} rows must be a multiple of 256 elements, got {cols}", nameof(cols));
         _type = type;
@@ -69,6 +71,9 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
 
     public override GgmlType Type => _type;
     public override bool OwnsMemory => true;
+
+    /// <summary>The kernels this matrix computes with.</summary>
+    public KernelPath KernelPath => _path;
     public override int RowGranularity => Interleaved8.Rows;
     public override long ByteSize => (long)Rows * _nb * GgmlTypeInfo.Layout(_type).TypeSize;
     public override InputFormat InputFormat => InputFormat.Q8Blocks256;
@@ -111,7 +116,17 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         {
             int group = r / 8;
             int valid = Math.Min(8, Rows - r);
-            if (!Avx2.IsSupported)
+            if (_path == KernelPath.Vector128)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    byte* xi = x.Quantized + (long)i * qs;
+                    if (_type == GgmlType.Q6_K) Interleaved8Vector128.DotQ6K(Chunk(group, 0), _nb, xi, y + (long)i * ldy + r, valid);
+                    else Interleaved8Vector128.DotQ45K(Chunk(group, 0), _nb, _type == GgmlType.Q5_K, xi, y + (long)i * ldy + r, valid);
+                }
+                continue;
+            }
+            if (_path == KernelPath.Scalar)
             {
                 var buf = new byte[GgmlTypeInfo.RowBytes(_type, Cols)];
                 fixed (byte* g = buf)

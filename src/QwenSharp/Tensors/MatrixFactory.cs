@@ -11,14 +11,15 @@ public static unsafe class MatrixFactory
     /// are repacked into native memory, and the result is then <see cref="IDisposable"/>: the caller owns it.
     /// Throws <see cref="NotSupportedException"/> naming the tensor and type when the type has no kernel.
     /// <para>K-quants are repacked into the 8-row-interleaved layout (<see cref="InterleavedKQuantMatrix"/>) where the
-    /// CPU has its kernels (AVX2). With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads
+    /// CPU has its kernels (AVX2, or the portable Vector128 kernels; <paramref name="kernels"/>, <see cref="KernelPaths.Resolve"/>). With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads
     /// only a few), nothing is copied at load: K-quants are computed where they lie (<see cref="KQuantMatrix"/>, pages
     /// of experts no token routes to are never read) and 32-block types are repacked on first use (then, with
     /// <paramref name="dataIsMapped"/>, the source pages are released from the process; eager repacks release them as they go).</para>
     /// </summary>
-    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false)
+    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false, KernelPath kernels = KernelPath.Auto)
     {
         var (bs, _) = GgmlTypeInfo.Layout(type);
+        var path = KernelPaths.Resolve(kernels);
         if (bs > 1 && cols % bs != 0)
             throw new NotSupportedException($"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)} but {cols} columns, not a multiple of its block size {bs}");
         return type switch
@@ -26,8 +27,8 @@ public static unsafe class MatrixFactory
             GgmlType.F32 => new F32Matrix((float*)data, rows, cols),
             GgmlType.F16 => new HalfMatrix((ushort*)data, rows, cols, bf16: false),
             GgmlType.BF16 => new HalfMatrix((ushort*)data, rows, cols, bf16: true),
-            _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped),
-            _ when KQuantMatrix.Handles(type) && !sparseUse && System.Runtime.Intrinsics.X86.Avx2.IsSupported => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped),
+            _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped, kernels: path),
+            _ when KQuantMatrix.Handles(type) && !sparseUse && path != KernelPath.Scalar => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped, kernels: path),
             _ when KQuantMatrix.Handles(type) => new KQuantMatrix(type, data, rows, cols),
             _ => throw new NotSupportedException(
                 $"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)}, which this build cannot compute with (supported: {string.Join(", ", SupportedTypes)})"),

@@ -22,9 +22,34 @@ public class QuantizedParityTests(ITestOutputHelper output)
     public void LocalQuantizedGgufMatchesLlamaCpp(string type) =>
         CheckParity(Path.Combine(LocalDir, $"qwen3-tiny-{type}.gguf"), Path.Combine(LocalDir, $"logits-llamacpp-{type}.json"), $"qwen3-tiny {type}");
 
-    void CheckParity(string gguf, string reference, string label)
+    /// <summary>
+    /// The portable Vector128 kernels (the ARM64 path; run here through the same cross-platform API) on every local
+    /// quantized file: parity with llama.cpp, and logits bit-identical to the AVX2 kernels' where this CPU has them.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(LocalTypes))]
+    public void Vector128KernelsMatchLlamaCppAndAvx2BitForBit(string type)
     {
-        using var model = QwenModel.Load(gguf);
+        string gguf = Path.Combine(LocalDir, $"qwen3-tiny-{type}.gguf");
+        CheckParity(gguf, Path.Combine(LocalDir, $"logits-llamacpp-{type}.json"), $"qwen3-tiny {type}, vector128 kernels", new ModelLoadOptions { Kernels = KernelPath.Vector128 });
+        if (KernelPaths.Best != KernelPath.Avx2) return;
+        using var portable = QwenModel.Load(gguf, new ModelLoadOptions { Kernels = KernelPath.Vector128 });
+        using var avx2 = QwenModel.Load(gguf, new ModelLoadOptions { Kernels = KernelPath.Avx2 });
+        static KernelPath PathOf(QwenModel m) => ((DenseMlp)m.Layers[0].Mlp).DownProj.Weight switch
+        {
+            Block32Matrix b => b.KernelPath,
+            InterleavedKQuantMatrix k => k.KernelPath,
+            var w => throw new InvalidOperationException($"unexpected {w.GetType().Name}"),
+        };
+        Assert.Equal(KernelPath.Vector128, PathOf(portable));
+        Assert.Equal(KernelPath.Avx2, PathOf(avx2));
+        foreach (var s in Reference.Logits(Path.Combine(LocalDir, $"logits-llamacpp-{type}.json")))
+            Assert.Equal(Reference.Run(avx2, s.Tokens), Reference.Run(portable, s.Tokens));
+    }
+
+    void CheckParity(string gguf, string reference, string label, ModelLoadOptions? options = null)
+    {
+        using var model = QwenModel.Load(gguf, options);
         int positions = 0, agree = 0;
         foreach (var s in Reference.Logits(reference))
         {

@@ -21,12 +21,12 @@ public static unsafe class OnTheFlyQuantizer
         return cols % GgmlTypeInfo.Layout(fb).BlockSize == 0 ? fb : GgmlType.F16;
     }
 
-    public static Matrix Quantize(GgmlType srcType, byte* src, int rows, int cols, GgmlType target, string tensorName)
+    public static Matrix Quantize(GgmlType srcType, byte* src, int rows, int cols, GgmlType target, string tensorName, KernelPath kernels = KernelPath.Auto)
     {
         if (!BlockQuantizer.IsSupported(target))
             throw new NotSupportedException($"cannot quantize to {GgmlTypeInfo.Name(target)} (supported: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
         var type = Fallback(target, cols);
-        if (type == GgmlType.F16) return MatrixFactory.Create(srcType, src, rows, cols, tensorName);
+        if (type == GgmlType.F16) return MatrixFactory.Create(srcType, src, rows, cols, tensorName, kernels: kernels);
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         long srcRowBytes = (long)cols * (srcType == GgmlType.F32 ? 4 : 2);
         byte* dst = (byte*)NativeMemoryHelper.AllocWeights(rowBytes * rows);
@@ -42,15 +42,16 @@ public static unsafe class OnTheFlyQuantizer
                     }
                 return buf;
             }, _ => { });
-            if (KQuantMatrix.Handles(type) && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-                return new InterleavedKQuantMatrix(type, dst, rows, cols); // copies; dst is freed below
+            var path = KernelPaths.Resolve(kernels);
+            if (KQuantMatrix.Handles(type) && path != KernelPath.Scalar)
+                return new InterleavedKQuantMatrix(type, dst, rows, cols, kernels: path); // copies; dst is freed below
             if (KQuantMatrix.Handles(type))
             {
                 var m = new KQuantMatrix(type, dst, rows, cols, ownsMemory: true);
                 dst = null;
                 return m;
             }
-            return MatrixFactory.Create(type, dst, rows, cols, tensorName);
+            return MatrixFactory.Create(type, dst, rows, cols, tensorName, kernels: path);
         }
         finally
         {
