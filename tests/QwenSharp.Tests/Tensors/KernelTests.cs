@@ -41,6 +41,21 @@ public unsafe class KernelTests
                     Assert.Equal(expected, sums[row], 1e-4 * Math.Sqrt(k));
                     Assert.Equal(expected, FloatDot.DotHalf(q + row * k, px, k, isBf), 1e-4 * Math.Sqrt(k));
                 }
+                // The portable Vector128 path (ARM64) too.
+                FloatDot.Portable.Dot4Half(q, k, px, k, ps, isBf);
+                for (int row = 0; row < 4; row++)
+                {
+                    double expected = FloatDot.Reference.DotHalf(q + row * k, px, k, isBf);
+                    Assert.Equal(expected, sums[row], 1e-4 * Math.Sqrt(k));
+                    Assert.Equal(expected, FloatDot.Portable.DotHalf(q + row * k, px, k, isBf), 1e-4 * Math.Sqrt(k));
+                }
+            }
+            FloatDot.Portable.Dot4(pw, k, px, k, ps);
+            for (int row = 0; row < 4; row++)
+            {
+                double expected = FloatDot.Reference.Dot(pw + row * k, px, k);
+                Assert.Equal(expected, sums[row], 1e-4 * Math.Sqrt(k));
+                Assert.Equal(expected, FloatDot.Portable.Dot(pw + row * k, px, k), 1e-4 * Math.Sqrt(k));
             }
         }
     }
@@ -58,6 +73,10 @@ public unsafe class KernelTests
         var dst = new float[row.Length];
         fixed (ushort* p = row) fixed (float* d = dst) FloatDot.ConvertRow(p, d, row.Length, bf16: false);
         for (int i = 0; i < row.Length; i++) Assert.Equal((float)BitConverter.UInt16BitsToHalf(row[i]), dst[i]);
+        Array.Clear(dst);
+        fixed (ushort* p = row) fixed (float* d = dst) FloatDot.Portable.ConvertRow(p, d, row.Length, bf16: false);
+        for (int i = 0; i < row.Length; i++)
+            Assert.Equal(BitConverter.SingleToInt32Bits((float)BitConverter.UInt16BitsToHalf(row[i])), BitConverter.SingleToInt32Bits(dst[i]));
     }
 
     [Fact]
@@ -66,6 +85,9 @@ public unsafe class KernelTests
         var row = Enumerable.Range(0, 65536).Select(i => (ushort)i).Where(i => float.IsFinite(Numerics.BFloat16ToFloat(i))).ToArray();
         var dst = new float[row.Length];
         fixed (ushort* p = row) fixed (float* d = dst) FloatDot.ConvertRow(p, d, row.Length, bf16: true);
+        for (int i = 0; i < row.Length; i++) Assert.Equal(BitConverter.SingleToInt32Bits(Numerics.BFloat16ToFloat(row[i])), BitConverter.SingleToInt32Bits(dst[i]));
+        Array.Clear(dst);
+        fixed (ushort* p = row) fixed (float* d = dst) FloatDot.Portable.ConvertRow(p, d, row.Length, bf16: true);
         for (int i = 0; i < row.Length; i++) Assert.Equal(BitConverter.SingleToInt32Bits(Numerics.BFloat16ToFloat(row[i])), BitConverter.SingleToInt32Bits(dst[i]));
     }
 

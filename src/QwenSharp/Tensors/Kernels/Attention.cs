@@ -247,6 +247,11 @@ public static unsafe class AttentionKernels
             var pv = Vector256.Create(p);
             for (; i + 8 <= d; i += 8) (Vector256.Load(o + i) + Vector256.Load(v + i) * pv).Store(o + i);
         }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            var pv = Vector128.Create(p);
+            for (; i + 4 <= d; i += 4) (Vector128.Load(o + i) + Vector128.Load(v + i) * pv).Store(o + i);
+        }
         for (; i < d; i++) o[i] += v[i] * p;
     }
 
