@@ -33,15 +33,21 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     readonly int _chunk;
     readonly long _groupStride;
     readonly KernelPath _path;
+    nint _source;                  // GGUF rows still to repack (lazy), else 0
+    readonly bool _releaseSource;
+    readonly object _packLock = new();
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     /// <summary>Chunk bytes per (row group, super-block).</summary>
     static int ChunkBytes(GgmlType t) => t switch { GgmlType.Q4_K => 1184, GgmlType.Q5_K => 1440, _ => 1680 };
 
-    /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory; with
-    /// <paramref name="releaseMappedSource"/>, the source pages already read are dropped from the process on the way.</summary>
-    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto) : base(rows, cols)
+    /// <summary>
+    /// Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory, now or (<paramref name="lazy"/>)
+    /// on first use (mixture-of-experts weights: experts no token is routed to are never read or copied). With
+    /// <paramref name="releaseMappedSource"/>, the source pages (a file mapping) are dropped from the process once read.
+    /// </summary>
+    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto, bool lazy = false) : base(rows, cols)
     {
         _path = KernelPaths.Resolve(kernels);
         if (!Handles(type)) throw new ArgumentException($"{type} is not a K-quant type", nameof(type));
@@ -50,21 +56,119 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         _nb = cols / 256;
         _chunk = ChunkBytes(type);
         _groupStride = (long)_nb * _chunk;
-        long groups = (rows + 7) / 8;
-        _data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
-        NativeMemoryHelper.Clear(_data, groups * _groupStride);
-        int blockBytes = GgmlTypeInfo.Layout(type).TypeSize;
-        var sb = new SuperBlock();
-        var release = new NativeMemoryHelper.SequentialRelease(src, releaseMappedSource);
-        for (int r = 0; r < rows; r++)
+        _releaseSource = releaseMappedSource;
+        if (lazy) _source = (nint)src;
+        else Pack(src, sequentialRelease: true);
+    }
+
+    /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
+    public bool IsPacked => Volatile.Read(ref _source) == 0;
+
+    /// <inheritdoc/>
+    public override void Prepare()
+    {
+        if (Volatile.Read(ref _source) == 0) return;
+        lock (_packLock)
+        {
+            byte* src = (byte*)_source;
+            if (src == null) return;
+            Pack(src, sequentialRelease: false);
+            if (_releaseSource) NativeMemoryHelper.ReleaseMapped(src, (long)Rows * _nb * GgmlTypeInfo.Layout(_type).TypeSize);
+            Volatile.Write(ref _source, 0);
+        }
+    }
+
+    void Pack(byte* src, bool sequentialRelease)
+    {
+        long groups = (Rows + 7) / 8;
+        byte* data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
+        NativeMemoryHelper.Clear(data, groups * _groupStride);
+        int blockBytes = GgmlTypeInfo.Layout(_type).TypeSize;
+        var release = new NativeMemoryHelper.SequentialRelease(src, _releaseSource && sequentialRelease);
+        for (int r = 0; r < Rows; r++)
         {
             release.Advance((long)r * _nb * blockBytes);
             for (int b = 0; b < _nb; b++)
-            {
-                sb.Decode(type, src + ((long)r * _nb + b) * blockBytes);
-                sb.Write(type, Chunk(r / 8, b), r % 8);
-            }
+                WriteRow(_type, src + ((long)r * _nb + b) * blockBytes, data + (r / 8) * _groupStride + (long)b * _chunk, r % 8);
         }
+        _data = data;
+    }
+
+    /// <summary>Writes one GGUF super-block as row <paramref name="r"/> (0..7) of an interleaved chunk, straight from its bytes.</summary>
+    internal static void WriteRow(GgmlType type, byte* block, byte* chunk, int r)
+    {
+        if (type == GgmlType.Q6_K) WriteQ6K(block, chunk, r);
+        else WriteQ45K(block, chunk, r, five: type == GgmlType.Q5_K);
+    }
+
+    /// <summary>The same as <see cref="WriteRow"/> through the plain form (<see cref="SuperBlock"/>: every quant unpacked, then placed): the reference the tests compare it with.</summary>
+    internal static void WriteRowReference(GgmlType type, byte* block, byte* chunk, int r)
+    {
+        var sb = new SuperBlock();
+        sb.Decode(type, block);
+        sb.Write(type, chunk, r);
+    }
+
+    /// <summary>
+    /// Writes one GGUF Q4_K / Q5_K super-block as row <paramref name="r"/> of a chunk, straight from its bytes (what
+    /// <see cref="SuperBlock.Decode"/> + <see cref="SuperBlock.Write"/> give, without unpacking the 256 quants): the nibble
+    /// bytes keep their GGUF order, 4 at a time; the fifth bits of column 32j + 4s + t are bit j of GGUF qh[4s + t].
+    /// </summary>
+    static void WriteQ45K(byte* s, byte* c, int r, bool five)
+    {
+        ((ushort*)c)[r] = *(ushort*)s;
+        ((ushort*)(c + 16))[r] = *(ushort*)(s + 2);
+        for (int j = 0; j < 8; j++)
+        {
+            BlockDequantizer.ScaleMinK4(j, s + 4, out int sc, out int m);
+            c[32 + 8 * j + r] = (byte)sc;
+            c[96 + 16 * (j >> 1) + 2 * r + (j & 1)] = (byte)m;
+        }
+        byte* qs = s + (five ? 48 : 16), nib = c + (five ? 416 : 160);
+        for (int p = 0; p < 4; p++)
+            for (int st = 0; st < 8; st++)
+                *(uint*)(nib + 256 * p + 32 * st + 4 * r) = *(uint*)(qs + 32 * p + 4 * st);
+        if (!five) return;
+        byte* qh = s + 16;
+        for (int j = 0; j < 8; j++)
+            for (int t = 0; t < 4; t++)
+            {
+                int bits = 0;
+                for (int st = 0; st < 8; st++) bits |= ((qh[4 * st + t] >> j) & 1) << st;
+                c[160 + 32 * j + 4 * r + t] = (byte)bits;
+            }
+    }
+
+    /// <summary>
+    /// Writes one GGUF Q6_K super-block as row <paramref name="r"/> of a chunk. The 6-bit values are rebuilt 4 at a time
+    /// in 32-bit words (the low nibbles from ql, the 2 high bits from qh), then each 16-column group's three words take
+    /// the fourth step's 2-bit pieces in their top bits (per byte; no bit crosses a byte).
+    /// </summary>
+    static void WriteQ6K(byte* s, byte* c, int r)
+    {
+        const uint Low4 = 0x0F0F0F0F, Low2 = 0x03030303;
+        byte* q = stackalloc byte[256];
+        byte* ql = s, qh = s + 128;
+        for (int n = 0; n < 2; n++)
+            for (int l = 0; l < 32; l += 4)
+            {
+                uint l0 = *(uint*)(ql + 64 * n + l), l1 = *(uint*)(ql + 64 * n + 32 + l), h = *(uint*)(qh + 32 * n + l);
+                *(uint*)(q + 128 * n + l) = (l0 & Low4) | ((h & Low2) << 4);
+                *(uint*)(q + 128 * n + l + 32) = (l1 & Low4) | (((h >> 2) & Low2) << 4);
+                *(uint*)(q + 128 * n + l + 64) = ((l0 >> 4) & Low4) | (((h >> 4) & Low2) << 4);
+                *(uint*)(q + 128 * n + l + 96) = ((l1 >> 4) & Low4) | (((h >> 6) & Low2) << 4);
+            }
+        for (int g = 0; g < 16; g++)
+        {
+            uint a = *(uint*)(q + 16 * g), b = *(uint*)(q + 16 * g + 4), d = *(uint*)(q + 16 * g + 8), q3 = *(uint*)(q + 16 * g + 12);
+            byte* v = c + 144 + 96 * g + 4 * r;
+            *(uint*)v = a | (((q3 >> 4) & Low2) << 6);
+            *(uint*)(v + 32) = b | (((q3 >> 2) & Low2) << 6);
+            *(uint*)(v + 64) = d | ((q3 & Low2) << 6);
+        }
+        sbyte* scales = (sbyte*)(s + 192);
+        for (int p = 0; p < 8; p++) { ((sbyte*)c)[16 + 16 * p + 2 * r] = scales[2 * p]; ((sbyte*)c)[16 + 16 * p + 2 * r + 1] = scales[2 * p + 1]; }
+        ((ushort*)c)[r] = *(ushort*)(s + 208);
     }
 
     byte* Chunk(int group, int b) => _data + group * _groupStride + (long)b * _chunk;
@@ -101,6 +205,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     public override void DequantizeRow(int row, Span<float> dst)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row));
+        Prepare();
         byte* g = stackalloc byte[(int)GgmlTypeInfo.RowBytes(_type, Cols)];
         fixed (float* y = dst)
         {
@@ -111,6 +216,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
 
     public override void Compute(in MatMulInput x, int n, float* y, int ldy, int r0, int r1)
     {
+        Prepare();
         int qs = x.QuantizedStride;
         for (int r = r0; r < r1; r += 8)
         {

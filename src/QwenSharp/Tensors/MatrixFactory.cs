@@ -7,14 +7,16 @@ public static unsafe class MatrixFactory
 {
     /// <summary>
     /// A matrix over <paramref name="data"/> ([rows, cols] row-major in <paramref name="type"/>).
-    /// Float and K-quant types are computed where they lie; 32-block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)
-    /// are repacked into native memory, and the result is then <see cref="IDisposable"/>: the caller owns it.
-    /// Throws <see cref="NotSupportedException"/> naming the tensor and type when the type has no kernel.
-    /// <para>K-quants are repacked into the 8-row-interleaved layout (<see cref="InterleavedKQuantMatrix"/>) where the
-    /// CPU has its kernels (AVX2, or the portable Vector128 kernels; <paramref name="kernels"/>, <see cref="KernelPaths.Resolve"/>). With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads
-    /// only a few), nothing is copied at load: K-quants are computed where they lie (<see cref="KQuantMatrix"/>, pages
-    /// of experts no token routes to are never read) and 32-block types are repacked on first use (then, with
-    /// <paramref name="dataIsMapped"/>, the source pages are released from the process; eager repacks release them as they go).</para>
+    /// Float types are computed where they lie; quantized types are repacked into native memory in the 8-row-interleaved
+    /// layouts (<see cref="Block32Matrix"/>, <see cref="InterleavedKQuantMatrix"/>), and the result is then
+    /// <see cref="IDisposable"/>: the caller owns it. Throws <see cref="NotSupportedException"/> naming the tensor and type
+    /// when the type has no kernel.
+    /// <para><paramref name="kernels"/> picks the kernel path (<see cref="KernelPaths.Resolve"/>: AVX2, the portable
+    /// Vector128 kernels, or the scalar reference, which computes K-quants where they lie with <see cref="KQuantMatrix"/>).
+    /// With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads only a few), nothing is copied
+    /// at load: each matrix is repacked on first use, so experts no token routes to are never read; with
+    /// <paramref name="dataIsMapped"/>, the source pages are then released from the process (eager repacks release them as
+    /// they go).</para>
     /// </summary>
     public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false, KernelPath kernels = KernelPath.Auto)
     {
@@ -28,7 +30,7 @@ public static unsafe class MatrixFactory
             GgmlType.F16 => new HalfMatrix((ushort*)data, rows, cols, bf16: false),
             GgmlType.BF16 => new HalfMatrix((ushort*)data, rows, cols, bf16: true),
             _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped, kernels: path),
-            _ when KQuantMatrix.Handles(type) && !sparseUse && path != KernelPath.Scalar => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped, kernels: path),
+            _ when KQuantMatrix.Handles(type) && path != KernelPath.Scalar => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped, kernels: path, lazy: sparseUse),
             _ when KQuantMatrix.Handles(type) => new KQuantMatrix(type, data, rows, cols),
             _ => throw new NotSupportedException(
                 $"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)}, which this build cannot compute with (supported: {string.Join(", ", SupportedTypes)})"),

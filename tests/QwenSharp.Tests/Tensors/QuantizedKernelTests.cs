@@ -59,7 +59,7 @@ public unsafe class QuantizedKernelTests
         {
             d.Add(t, 13, 512, false);   // rows not a multiple of 8
             d.Add(t, 8, 1024, false);
-            d.Add(t, 21, 512, true);    // mixture-of-experts use: K-quants in place, 32-block types repacked lazily
+            d.Add(t, 21, 512, true);    // mixture-of-experts use: repacked lazily, on first use
         }
         return d;
     }
@@ -79,7 +79,7 @@ public unsafe class QuantizedKernelTests
             var m = MatrixFactory.Create(type, qp, rows, cols, "test", sparseUse);
             try
             {
-                if (sparseUse && m is Block32Matrix b32) Assert.False(b32.IsPacked);
+                if (sparseUse) Assert.False(m switch { Block32Matrix b => b.IsPacked, InterleavedKQuantMatrix k => k.IsPacked, _ => true });
                 int qs = m.QuantizedInputRowBytes;
                 var xq = new byte[n * qs];
                 var y = new float[n * rows];
@@ -122,6 +122,33 @@ public unsafe class QuantizedKernelTests
                 }
             }
             finally { (m as IDisposable)?.Dispose(); }
+        }
+    }
+
+    /// <summary>The repack at load (straight from the GGUF bytes) writes what the plain unpack-then-place reference writes, for any block bytes and every row lane.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void KQuantRepackEqualsReference(GgmlType type)
+    {
+        int blockBytes = GgmlTypeInfo.Layout(type).TypeSize, chunkBytes = type switch { GgmlType.Q4_K => 1184, GgmlType.Q5_K => 1440, _ => 1680 };
+        var r = new Random(9);
+        var blocks = new byte[8 * blockBytes];
+        var fast = new byte[chunkBytes];
+        var reference = new byte[chunkBytes];
+        for (int trial = 0; trial < 20; trial++)
+        {
+            r.NextBytes(blocks); // every bit pattern is a block; the d fields are only copied
+            fast.AsSpan().Fill(0xA5);
+            reference.AsSpan().Fill(0xA5);
+            fixed (byte* b = blocks) fixed (byte* f = fast) fixed (byte* e = reference)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    InterleavedKQuantMatrix.WriteRow(type, b + lane * blockBytes, f, lane);
+                    InterleavedKQuantMatrix.WriteRowReference(type, b + lane * blockBytes, e, lane);
+                }
+            Assert.Equal(reference, fast);
         }
     }
 
