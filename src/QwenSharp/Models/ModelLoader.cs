@@ -28,6 +28,14 @@ public sealed record ModelLoadOptions
     /// Vector128 kernels on ARM64). The Vector128 kernels give bit-identical results to the AVX2 ones.
     /// </summary>
     public KernelPath Kernels { get; init; }
+
+    /// <summary>
+    /// Mixture-of-experts weights in K-quant types: true repacks each expert's matrices into the kernels' layout when a
+    /// token first routes to it (fast; the expert then lives in private memory and the file's pages are dropped); false
+    /// computes them where they lie in the mapped file (slower; pages the kernel can drop and re-read, for a model larger
+    /// than memory). Null (the default): repack when the model's weights fit in the memory available at load.
+    /// </summary>
+    public bool? RepackExperts { get; init; }
 }
 
 public sealed unsafe partial class QwenModel
@@ -66,6 +74,15 @@ public sealed unsafe partial class QwenModel
         catch { foreach (var d in ownedSt) d.Dispose(); throw; }
     }
 
+    /// <summary>Whether all of a source's tensors fit in the memory available now (MemAvailable: free plus reclaimable page cache).</summary>
+    static bool WeightsFitInMemory(WeightSource src)
+    {
+        long bytes = 0;
+        foreach (var n in src.Names)
+            if (src.TryGet(n, out var t)) bytes += t.ByteSize;
+        return bytes <= Catalog.MachineInfo.Detect().AvailableMemoryBytes;
+    }
+
     /// <summary>Builds the model from a weight source (HF tensor names), checking every shape.</summary>
     public static QwenModel Build(ModelConfig c, WeightSource src, List<IDisposable> owned, ModelLoadOptions options)
     {
@@ -74,8 +91,10 @@ public sealed unsafe partial class QwenModel
         var released = new List<(nint Data, long Bytes)>();
 
         // sparse: a mixture-of-experts weight (see MatrixFactory.Create: not copied or repacked at load).
+        bool? expertsInPlace = options.RepackExperts is bool repack ? !repack : null;
         Matrix Mat(string name, int rows, int cols, bool sparse = false)
         {
+            if (sparse && expertsInPlace == null) expertsInPlace = !WeightsFitInMemory(src);
             sparse |= options.DeferWeights;
             var t = src.Get(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
@@ -83,7 +102,7 @@ public sealed unsafe partial class QwenModel
             bool isFloat = t.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
             var m = options.Quantize is GgmlType target && isFloat
                 ? OnTheFlyQuantizer.Quantize(t.Type, t.Data, rows, cols, target, name, options.Kernels)
-                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name, sparse, dataIsMapped: true, options.Kernels);
+                : MatrixFactory.Create(t.Type, t.Data, rows, cols, name, sparse, dataIsMapped: true, options.Kernels, sparseInPlace: expertsInPlace == true);
             if (m.OwnsMemory)
             {
                 owned.Add((IDisposable)m);

@@ -16,9 +16,11 @@ public static unsafe class MatrixFactory
     /// With <paramref name="sparseUse"/> (mixture-of-experts weights, of which a token reads only a few), nothing is copied
     /// at load: each matrix is repacked on first use, so experts no token routes to are never read; with
     /// <paramref name="dataIsMapped"/>, the source pages are then released from the process (eager repacks release them as
-    /// they go).</para>
+    /// they go). With <paramref name="sparseInPlace"/> too, K-quants are not repacked at all but computed where they lie
+    /// (<see cref="KQuantMatrix"/>, slower): their pages stay the file's, which the kernel can drop and re-read (a model
+    /// larger than the memory available).</para>
     /// </summary>
-    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false, KernelPath kernels = KernelPath.Auto)
+    public static Matrix Create(GgmlType type, byte* data, int rows, int cols, string tensorName, bool sparseUse = false, bool dataIsMapped = false, KernelPath kernels = KernelPath.Auto, bool sparseInPlace = false)
     {
         var (bs, _) = GgmlTypeInfo.Layout(type);
         var path = KernelPaths.Resolve(kernels);
@@ -30,7 +32,8 @@ public static unsafe class MatrixFactory
             GgmlType.F16 => new HalfMatrix((ushort*)data, rows, cols, bf16: false),
             GgmlType.BF16 => new HalfMatrix((ushort*)data, rows, cols, bf16: true),
             _ when Block32Matrix.Handles(type) => new Block32Matrix(type, data, rows, cols, lazy: sparseUse, releaseMappedSource: dataIsMapped, kernels: path),
-            _ when KQuantMatrix.Handles(type) && path != KernelPath.Scalar => new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped, kernels: path, lazy: sparseUse),
+            _ when KQuantMatrix.Handles(type) && path != KernelPath.Scalar && !(sparseUse && sparseInPlace) =>
+                new InterleavedKQuantMatrix(type, data, rows, cols, releaseMappedSource: dataIsMapped, kernels: path, lazy: sparseUse),
             _ when KQuantMatrix.Handles(type) => new KQuantMatrix(type, data, rows, cols),
             _ => throw new NotSupportedException(
                 $"tensor '{tensorName}' has type {GgmlTypeInfo.Name(type)}, which this build cannot compute with (supported: {string.Join(", ", SupportedTypes)})"),

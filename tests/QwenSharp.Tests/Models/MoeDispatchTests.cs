@@ -1,4 +1,5 @@
 using QwenSharp.Engine;
+using QwenSharp.Formats;
 using QwenSharp.Models;
 using QwenSharp.Tensors;
 
@@ -28,6 +29,39 @@ public unsafe class MoeDispatchTests
         y.AsSpan().Fill(float.NaN); // every element must be written
         fixed (float* px = x) fixed (float* py = y) model.RunMoe(ctx, moe, px, n, py, null, grouped);
         return y;
+    }
+
+    /// <summary>
+    /// K-quant experts of a GGUF file are repacked when a token first routes to them (<see cref="ModelLoadOptions.RepackExperts"/>
+    /// true, and by default when the model fits in memory), or computed in place in the mapped file (false); the logits agree.
+    /// </summary>
+    [Fact]
+    public void KQuantExpertsRepackOnFirstUseOrStayInPlace()
+    {
+        string hf = Dir("qwen3moe-tiny");
+        var cfg = ModelConfig.FromConfigJson(Path.Combine(hf, "config.json"));
+        string path = Path.Combine(TestPaths.NewTempDir(), "moe-Q4_K_M.gguf");
+        using (var src = WeightSource.OpenSafetensors(hf))
+            GgufExport.Write(cfg, src, path, new QuantizedEncoder("Q4_K_M", cfg.NumHiddenLayers, hasOutputTensor: !cfg.TieWordEmbeddings), "moe");
+        using var repacked = QwenModel.Load(path, new ModelLoadOptions { RepackExperts = true });
+        using var inPlace = QwenModel.Load(path, new ModelLoadOptions { RepackExperts = false });
+        using var auto = QwenModel.Load(path); // 2 MB: fits in memory, so repacked
+        static List<Matrix> Experts(QwenModel m) =>
+            m.Layers.Select(l => l.Mlp).OfType<SparseMoeMlp>().SelectMany(e => e.Experts).Select(e => e.GateProj.Weight).ToList();
+        Assert.All(Experts(repacked), w => Assert.False(Assert.IsType<InterleavedKQuantMatrix>(w).IsPacked));
+        Assert.All(Experts(inPlace), w => Assert.IsType<KQuantMatrix>(w));
+        Assert.All(Experts(auto), w => Assert.IsType<InterleavedKQuantMatrix>(w));
+        Assert.Equal(GgmlType.Q4_K, Experts(repacked)[0].Type);
+
+        var tokens = Enumerable.Range(0, 12).Select(i => i * 37 % cfg.VocabSize).ToArray();
+        var a = Reference.Run(repacked, tokens);
+        var b = Reference.Run(inPlace, tokens);
+        // Same integer sums in both kernels; only the float summation order differs.
+        var (maxAbs, minCos, agree) = Reference.Compare(a, b);
+        Assert.True(minCos > 0.99999, $"min cosine {minCos}");
+        Assert.Equal(tokens.Length, agree);
+        Assert.Contains(Experts(repacked), w => ((InterleavedKQuantMatrix)w).IsPacked);        // the routed ones
+        Assert.All(Experts(inPlace), w => Assert.IsType<KQuantMatrix>(w));
     }
 
     [Theory]
