@@ -78,12 +78,7 @@ public static unsafe class FloatDot
             }
             s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
         }
-        for (; i < k; i++)
-        {
-            float xv = x[i];
-            s0 += w[i] * xv; s1 += w[ld + i] * xv; s2 += w[2 * ld + i] * xv; s3 += w[3 * ld + i] * xv;
-        }
-        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+        Finish4(w, ld, x, i, k, s0, s1, s2, s3, out4);
     }
 
     public static float Dot(float* w, float* x, int k)
@@ -170,13 +165,7 @@ public static unsafe class FloatDot
             }
             s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
         }
-        for (; i < k; i++)
-        {
-            float xv = x[i];
-            s0 += ToFloat(w[i], bf16) * xv; s1 += ToFloat(w[ld + i], bf16) * xv;
-            s2 += ToFloat(w[2 * ld + i], bf16) * xv; s3 += ToFloat(w[3 * ld + i], bf16) * xv;
-        }
-        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+        Finish4Half(w, ld, x, i, k, bf16, s0, s1, s2, s3, out4);
     }
 
     public static float DotHalf(ushort* w, float* x, int k, bool bf16)
@@ -220,6 +209,29 @@ public static unsafe class FloatDot
         for (; i < k; i++) dst[i] = ToFloat(w[i], bf16);
     }
 
+    /// <summary>Adds columns [i, k) of 4 f32 rows to the sums (the scalar tail of the vector loops) and stores them.</summary>
+    static void Finish4(float* w, long ld, float* x, int i, int k, float s0, float s1, float s2, float s3, float* out4)
+    {
+        for (; i < k; i++)
+        {
+            float xv = x[i];
+            s0 += w[i] * xv; s1 += w[ld + i] * xv; s2 += w[2 * ld + i] * xv; s3 += w[3 * ld + i] * xv;
+        }
+        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+    }
+
+    /// <summary>The same for 4 16-bit rows.</summary>
+    static void Finish4Half(ushort* w, long ld, float* x, int i, int k, bool bf16, float s0, float s1, float s2, float s3, float* out4)
+    {
+        for (; i < k; i++)
+        {
+            float xv = x[i];
+            s0 += ToFloat(w[i], bf16) * xv; s1 += ToFloat(w[ld + i], bf16) * xv;
+            s2 += ToFloat(w[2 * ld + i], bf16) * xv; s3 += ToFloat(w[3 * ld + i], bf16) * xv;
+        }
+        out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float ToFloat(ushort v, bool bf16) => bf16 ? Numerics.BFloat16ToFloat(v) : Numerics.HalfToFloat(v);
 
@@ -260,12 +272,7 @@ public static unsafe class FloatDot
                 a3 = Vector128.FusedMultiplyAdd(Vector128.Load(w + 3 * ld + i), xv, a3);
             }
             float s0 = Vector128.Sum(a0), s1 = Vector128.Sum(a1), s2 = Vector128.Sum(a2), s3 = Vector128.Sum(a3);
-            for (; i < k; i++)
-            {
-                float xv = x[i];
-                s0 += w[i] * xv; s1 += w[ld + i] * xv; s2 += w[2 * ld + i] * xv; s3 += w[3 * ld + i] * xv;
-            }
-            out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+            Finish4(w, ld, x, i, k, s0, s1, s2, s3, out4);
         }
 
         public static float Dot(float* w, float* x, int k)
@@ -301,13 +308,7 @@ public static unsafe class FloatDot
                 a3 = Vector128.FusedMultiplyAdd(h3, xh, Vector128.FusedMultiplyAdd(l3, xl, a3));
             }
             float s0 = Vector128.Sum(a0), s1 = Vector128.Sum(a1), s2 = Vector128.Sum(a2), s3 = Vector128.Sum(a3);
-            for (; i < k; i++)
-            {
-                float xv = x[i];
-                s0 += ToFloat(w[i], bf16) * xv; s1 += ToFloat(w[ld + i], bf16) * xv;
-                s2 += ToFloat(w[2 * ld + i], bf16) * xv; s3 += ToFloat(w[3 * ld + i], bf16) * xv;
-            }
-            out4[0] = s0; out4[1] = s1; out4[2] = s2; out4[3] = s3;
+            Finish4Half(w, ld, x, i, k, bf16, s0, s1, s2, s3, out4);
         }
 
         public static float DotHalf(ushort* w, float* x, int k, bool bf16)
