@@ -17,8 +17,8 @@ public sealed record ModelLoadOptions
 
     /// <summary>
     /// Leave quantized weights where they lie in the file instead of repacking them at load: loading takes
-    /// milliseconds and almost no memory, and forward passes are slower (K-quants computed in the GGUF layout,
-    /// 32-block types repacked on first use). For inspecting a model (`qwensharp info`), not for running it.
+    /// milliseconds and almost no memory, and each matrix is repacked when a forward pass first uses it (as
+    /// mixture-of-experts weights always are). For inspecting a model (`qwensharp info`), not for running it.
     /// </summary>
     public bool DeferWeights { get; init; }
 
