@@ -130,12 +130,15 @@ internal static unsafe class Interleaved8
 
     /// <summary>
     /// Software prefetch of the <paramref name="bytes"/> weight bytes <see cref="PrefetchDistance"/> past p (one input:
-    /// decode streams every weight once from memory; the hardware prefetcher restarts at every work item).
+    /// decode streams every weight once from memory; the hardware prefetcher restarts at every work item). Non-temporal
+    /// (<c>prefetchnta</c>): a token's weights are not read again before they would be evicted anyway, so they should not
+    /// push the KV cache and activations out of L2 (in-process A/B, decode steps alternated: 1–5 % faster per token on
+    /// three of the four benchmark files, no change on the fourth).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Prefetch(byte* p, int bytes)
     {
-        for (int o = 0; o < bytes; o += 64) Sse.Prefetch0(p + PrefetchDistance + o);
+        for (int o = 0; o < bytes; o += 64) Sse.PrefetchNonTemporal(p + PrefetchDistance + o);
     }
 
     /// <summary>Writes the valid lanes (rows) of one input's result.</summary>
