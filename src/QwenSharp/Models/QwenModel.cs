@@ -154,9 +154,7 @@ public sealed unsafe partial class QwenModel : IDisposable
             prof?.Add(ForwardProfile.Part.Norms, ref t);
 
             // q, k, v projections; Qwen3 normalizes each head of q and k; RoPE; store k and v.
-            Project(ctx, attn.QProj, ctx.H, hidden, n, ctx.Q, slots);
-            Project(ctx, attn.KProj, ctx.H, hidden, n, ctx.K, slots);
-            Project(ctx, attn.VProj, ctx.H, hidden, n, ctx.V, slots);
+            ProjectShared(ctx, ctx.H, hidden, n, attn.QProj, ctx.Q, attn.KProj, ctx.K, attn.VProj, ctx.V, slots);
             prof?.Add(ForwardProfile.Part.QkvProjection, ref t);
             if (attn.QNorm != null)
             {
@@ -207,8 +205,26 @@ public sealed unsafe partial class QwenModel : IDisposable
     /// <summary>y[n, out] = x[n, in] · Wᵀ + b, plus the LoRA term of each row's adapter (slots[i]; null: no adapters in this batch).</summary>
     static void Project(ForwardContext ctx, Linear lin, float* x, int xStride, int n, float* y, int[]? slots)
     {
+        ctx.MatMul.Run(lin.Weight, x, xStride, n, y, lin.OutFeatures);
+        AddBiasAndAdapters(ctx, lin, x, xStride, n, y, slots);
+    }
+
+    /// <summary>
+    /// <see cref="Project"/> for two or three linears that read the same input (q/k/v, gate/up): their products run as one
+    /// dispatch (<see cref="MatMul.RunShared"/>), then each linear's bias and LoRA term.
+    /// </summary>
+    static void ProjectShared(ForwardContext ctx, float* x, int xStride, int n, Linear l0, float* y0, Linear l1, float* y1, Linear? l2, float* y2, int[]? slots)
+    {
+        ctx.MatMul.RunShared(x, xStride, n, l0.Weight, y0, l0.OutFeatures, l1.Weight, y1, l1.OutFeatures, l2?.Weight, y2, l2?.OutFeatures ?? 0);
+        AddBiasAndAdapters(ctx, l0, x, xStride, n, y0, slots);
+        AddBiasAndAdapters(ctx, l1, x, xStride, n, y1, slots);
+        if (l2 != null) AddBiasAndAdapters(ctx, l2, x, xStride, n, y2, slots);
+    }
+
+    /// <summary>y += b and the LoRA term of each row's adapter, after y = x · Wᵀ.</summary>
+    static void AddBiasAndAdapters(ForwardContext ctx, Linear lin, float* x, int xStride, int n, float* y, int[]? slots)
+    {
         int outF = lin.OutFeatures;
-        ctx.MatMul.Run(lin.Weight, x, xStride, n, y, outF);
         if (lin.Bias is { } bias)
             fixed (float* b = bias)
                 for (int i = 0; i < n; i++) Add(y + (long)i * outF, b, outF);
@@ -234,8 +250,7 @@ public sealed unsafe partial class QwenModel : IDisposable
     static void RunDense(ForwardContext ctx, DenseMlp mlp, float* x, int n, float* y, int[]? slots)
     {
         int inter = mlp.GateProj.OutFeatures, hidden = mlp.GateProj.InFeatures;
-        Project(ctx, mlp.GateProj, x, hidden, n, ctx.Gate, slots);
-        Project(ctx, mlp.UpProj, x, hidden, n, ctx.Up, slots);
+        ProjectShared(ctx, x, hidden, n, mlp.GateProj, ctx.Gate, mlp.UpProj, ctx.Up, null, null, slots);
         Activations.SiluMul(ctx.Gate, ctx.Up, (long)n * inter);
         Project(ctx, mlp.DownProj, ctx.Gate, inter, n, y, slots);
     }
