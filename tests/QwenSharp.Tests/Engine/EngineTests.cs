@@ -90,6 +90,9 @@ public class EngineTests
     {
         using var model = QwenModel.Load(Dir("qwen3-tiny"));
         using var engine = new InferenceEngine(model, null, new EngineOptions { PrefixCaching = false, KvCacheTokens = 4096 });
+        // The tiny model writes 3,000 tokens in a fraction of a second: each step takes at least a millisecond so the
+        // sequence is still running when the cancellation arrives, however late the reader sees its fifth token.
+        engine.AfterForward = () => Thread.Sleep(1);
         using var cts = new CancellationTokenSource();
         int count = 0;
         EngineEvent? final = null;

@@ -133,6 +133,9 @@ public class ConcurrencyTests
     public async Task AFullQueueAnswers503WithRetryAfter()
     {
         await using var s = await TestServer.StartAsync(o => o.OverloadRetryAfterSeconds = 2, engine: e => e with { MaxSequences = 1, MaxQueuedRequests = 1 });
+        // The first request must still be running while the second queues and the third is refused: the tiny model
+        // writes 3,000 tokens in well under a second, so each step is made to take at least 5 ms (it is cancelled below).
+        s.Qwen.Engine.AfterForward = () => Thread.Sleep(5);
         using var running = new CancellationTokenSource();
         var first = s.Http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body(1, 3000, true)) },
             HttpCompletionOption.ResponseHeadersRead, running.Token);
