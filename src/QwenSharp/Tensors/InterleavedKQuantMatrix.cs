@@ -218,6 +218,8 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     {
         Prepare();
         int qs = x.QuantizedStride;
+        // The scalar path rebuilds one GGUF row at a time here (a few KB; no allocation in the token loop).
+        byte* row = stackalloc byte[_path == KernelPath.Scalar ? (int)GgmlTypeInfo.RowBytes(_type, Cols) : 0];
         for (int r = r0; r < r1; r += 8)
         {
             int group = r / 8;
@@ -234,13 +236,11 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
             }
             if (_path == KernelPath.Scalar)
             {
-                var buf = new byte[GgmlTypeInfo.RowBytes(_type, Cols)];
-                fixed (byte* g = buf)
-                    for (int k = 0; k < valid; k++)
-                    {
-                        GgufRow(r + k, g);
-                        for (int i = 0; i < n; i++) y[(long)i * ldy + r + k] = ReferenceDot.Dot(_type, g, x.Quantized + (long)i * qs, Cols);
-                    }
+                for (int k = 0; k < valid; k++)
+                {
+                    GgufRow(r + k, row);
+                    for (int i = 0; i < n; i++) y[(long)i * ldy + r + k] = ReferenceDot.Dot(_type, row, x.Quantized + (long)i * qs, Cols);
+                }
                 continue;
             }
             byte* c = Chunk(group, 0);
