@@ -46,11 +46,35 @@ internal sealed unsafe class GroupedMatMul : ParallelJob
         _items += (w.Rows + rows - 1) / rows;
     }
 
-    /// <summary>Runs every queued product, then clears the queue.</summary>
+    /// <summary>
+    /// Runs every queued product, then clears the queue. Matrices not repacked yet (experts a token is routed to for the
+    /// first time) are repacked first, one per work item, so the threads repack different experts side by side instead
+    /// of waiting on one expert's lock.
+    /// </summary>
     public void Run(WorkerPool pool)
     {
-        try { pool.Run(this, _items); }
+        try
+        {
+            int unprepared = 0;
+            for (int i = 0; i < _count; i++) if (_products[i].W.NeedsPrepare) unprepared++;
+            if (unprepared > 0)
+            {
+                _toPrepare = new Matrix[unprepared];
+                for (int i = 0, k = 0; i < _count; i++) if (_products[i].W.NeedsPrepare) _toPrepare[k++] = _products[i].W;
+                pool.Run(_prepareJob ??= new PrepareJob(this), unprepared);
+                _toPrepare = null;
+            }
+            pool.Run(this, _items);
+        }
         finally { Clear(); }
+    }
+
+    Matrix[]? _toPrepare;
+    PrepareJob? _prepareJob;
+
+    sealed class PrepareJob(GroupedMatMul owner) : ParallelJob
+    {
+        public override void Execute(int item, int worker) => owner._toPrepare![item].Prepare();
     }
 
     public override void Execute(int item, int worker)

@@ -46,6 +46,9 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
     /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
     public bool IsPacked => Volatile.Read(ref _source) == 0;
 
+    /// <inheritdoc/>
+    public override bool NeedsPrepare => !IsPacked;
+
     /// <summary>The kernels this matrix computes with.</summary>
     public KernelPath KernelPath => _path;
 

@@ -65,6 +65,9 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     public bool IsPacked => Volatile.Read(ref _source) == 0;
 
     /// <inheritdoc/>
+    public override bool NeedsPrepare => !IsPacked;
+
+    /// <inheritdoc/>
     public override void Prepare()
     {
         if (Volatile.Read(ref _source) == 0) return;

@@ -49,6 +49,9 @@ public abstract unsafe class Matrix
     /// </summary>
     public virtual void Prepare() { }
 
+    /// <summary>True while <see cref="Prepare"/> still has work to do (a lazy repack not done yet).</summary>
+    public virtual bool NeedsPrepare => false;
+
     /// <summary>Output rows handed out together (a multiple of any row interleaving of the layout).</summary>
     public virtual int RowGranularity => 4;
 
