@@ -56,25 +56,28 @@ internal sealed unsafe class GroupedMatMul : ParallelJob
         try
         {
             int unprepared = 0;
-            for (int i = 0; i < _count; i++) if (_products[i].W.NeedsPrepare) unprepared++;
+            for (int i = 0; i < _count; i++)
+                if (_products[i].W.NeedsPrepare)
+                {
+                    if (unprepared == _toPrepare.Length) Array.Resize(ref _toPrepare, Math.Max(8, 2 * unprepared));
+                    _toPrepare[unprepared++] = _products[i].W;
+                }
             if (unprepared > 0)
             {
-                _toPrepare = new Matrix[unprepared];
-                for (int i = 0, k = 0; i < _count; i++) if (_products[i].W.NeedsPrepare) _toPrepare[k++] = _products[i].W;
                 pool.Run(_prepareJob ??= new PrepareJob(this), unprepared);
-                _toPrepare = null;
+                Array.Clear(_toPrepare, 0, unprepared);
             }
             pool.Run(this, _items);
         }
         finally { Clear(); }
     }
 
-    Matrix[]? _toPrepare;
+    Matrix[] _toPrepare = [];   // matrices to repack before this run (grows; cleared after use)
     PrepareJob? _prepareJob;
 
     sealed class PrepareJob(GroupedMatMul owner) : ParallelJob
     {
-        public override void Execute(int item, int worker) => owner._toPrepare![item].Prepare();
+        public override void Execute(int item, int worker) => owner._toPrepare[item].Prepare();
     }
 
     public override void Execute(int item, int worker)

@@ -108,7 +108,7 @@ public sealed unsafe partial class QwenModel
                 owned.Add((IDisposable)m);
                 // Repacked or requantized into native memory: the mapped pages are not needed any more
                 // (a lazily repacked matrix releases them itself once it has repacked).
-                if (m is not (Block32Matrix { IsPacked: false } or InterleavedKQuantMatrix { IsPacked: false })) ReleaseSource((nint)t.Data, t.ByteSize);
+                if (!m.NeedsPrepare) ReleaseSource((nint)t.Data, t.ByteSize);
             }
             return m;
         }

@@ -18,23 +18,16 @@ namespace QwenSharp.Tensors;
 /// <para>With <c>lazy</c>, the repack happens on first use (mixture-of-experts weights: experts no token is routed to
 /// are never read); with <c>releaseMappedSource</c> too, the source pages (a file mapping) are released afterwards.</para>
 /// </summary>
-public sealed unsafe class Block32Matrix : Matrix, IDisposable
+public sealed unsafe class Block32Matrix : RepackedMatrix
 {
     readonly GgmlType _type;
-    byte* _data;
-    nint _source;                  // GGUF rows still to repack (lazy), else 0
-    readonly long _sourceBytes;
-    readonly bool _releaseSource;
-    readonly object _packLock = new();
     readonly int _nb;              // blocks per row
     readonly int _chunk;           // bytes per (row group, block)
     readonly int _minOff, _qhOff, _qOff;
     readonly long _groupStride;
     readonly int _blockBytes;
-    readonly KernelPath _path;
 
     public override GgmlType Type => _type;
-    public override bool OwnsMemory => true;
     public override int RowGranularity => Interleaved8.Rows;
     public override long ByteSize => (long)Rows * _nb * _blockBytes;
     public override InputFormat InputFormat => InputFormat.Q8Blocks32;
@@ -43,19 +36,10 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1;
 
-    /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
-    public bool IsPacked => Volatile.Read(ref _source) == 0;
-
-    /// <inheritdoc/>
-    public override bool NeedsPrepare => !IsPacked;
-
-    /// <summary>The kernels this matrix computes with.</summary>
-    public KernelPath KernelPath => _path;
-
     /// <summary>Repacks <paramref name="rows"/> GGUF rows at <paramref name="src"/> into native memory, now or (lazy) on first use.</summary>
-    public Block32Matrix(GgmlType type, byte* src, int rows, int cols, bool lazy = false, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto) : base(rows, cols)
+    public Block32Matrix(GgmlType type, byte* src, int rows, int cols, bool lazy = false, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto)
+        : base(rows, cols, Handles(type) ? GgmlTypeInfo.RowBytes(type, cols) * rows : 0, releaseMappedSource, kernels)
     {
-        _path = KernelPaths.Resolve(kernels);
         if (!Handles(type)) throw new ArgumentException($"{type} is not a 32-block type", nameof(type));
         if (cols % 32 != 0) throw new ArgumentException($"{type} rows must be a multiple of 32 elements, got {cols}", nameof(cols));
         _type = type;
@@ -68,33 +52,14 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         _chunk = _qOff + qBytes;
         _groupStride = (long)_nb * _chunk;
         _blockBytes = GgmlTypeInfo.Layout(type).TypeSize;
-        _sourceBytes = (long)rows * _nb * _blockBytes;
-        _releaseSource = releaseMappedSource;
-        if (lazy) _source = (nint)src;
-        else Pack(src);
+        PackNowOrOnFirstUse(src, lazy);
     }
 
-    /// <inheritdoc/>
-    public override void Prepare()
-    {
-        if (Volatile.Read(ref _source) == 0) return;
-        lock (_packLock)
-        {
-            byte* src = (byte*)_source;
-            if (src == null) return;
-            Pack(src);
-            if (_releaseSource) NativeMemoryHelper.ReleaseMapped(src, _sourceBytes);
-            Volatile.Write(ref _source, 0);
-        }
-    }
+    protected override long PackedBytes => (Rows + 7) / 8 * _groupStride;
 
-    void Pack(byte* src)
+    private protected override void Pack(byte* src, byte* data, ref NativeMemoryHelper.SequentialRelease release)
     {
-        long groups = (Rows + 7) / 8;
-        byte* data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
-        NativeMemoryHelper.Clear(data, groups * _groupStride);
         long rowBytes = (long)_nb * _blockBytes;
-        var release = new NativeMemoryHelper.SequentialRelease(src, _releaseSource);
         for (int r = 0; r < Rows; r++)
         {
             release.Advance(r * rowBytes);
@@ -125,14 +90,13 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
                     }
             }
         }
-        _data = data;
     }
 
     public override void DequantizeRow(int row, Span<float> dst)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row));
         Prepare();
-        byte* g = _data + (row / 8) * _groupStride;
+        byte* g = Data + (row / 8) * _groupStride;
         int lane = row % 8;
         byte* block = stackalloc byte[34];
         fixed (float* y = dst)
@@ -174,15 +138,15 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         Prepare();
         for (int r = r0; r < r1; r += 8)
         {
-            byte* g = _data + (r / 8) * _groupStride;
+            byte* g = Data + (r / 8) * _groupStride;
             int valid = Math.Min(8, Rows - r);
-            if (_path == KernelPath.Vector128)
+            if (KernelPath == KernelPath.Vector128)
             {
                 for (int i = 0; i < n; i++)
                     Interleaved8Vector128.DotBlock32(_type, g, _nb, _chunk, _minOff, _qhOff, _qOff, x.Quantized + (long)i * x.QuantizedStride, y + (long)i * ldy + r, valid);
                 continue;
             }
-            if (_path == KernelPath.Scalar)
+            if (KernelPath == KernelPath.Scalar)
             {
                 for (int i = 0; i < n; i++) ScalarDot8(g, x.Quantized + (long)i * x.QuantizedStride, y + (long)i * ldy + r, valid);
                 continue;
@@ -350,11 +314,5 @@ public sealed unsafe class Block32Matrix : Matrix, IDisposable
         if (N.Value > 1) Store(f1, y + ldy, valid);
         if (N.Value > 2) Store(f2, y + 2 * ldy, valid);
         if (N.Value > 3) Store(f3, y + 3 * ldy, valid);
-    }
-
-    public void Dispose()
-    {
-        if (_data != null) NativeMemoryHelper.FreeWeights(_data);
-        _data = null;
     }
 }

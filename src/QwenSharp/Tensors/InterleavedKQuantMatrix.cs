@@ -25,17 +25,12 @@ namespace QwenSharp.Tensors;
 /// or the −32 offset (Q6_K, with its 16-sums) with one <c>vpmaddwd</c> per pair of sub-blocks: the integer sums equal
 /// ggml's, then one float multiply-add per super-block. Activations are ggml's Q8_K (<see cref="InputFormat.Q8Blocks256"/>).
 /// </summary>
-public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
+public sealed unsafe class InterleavedKQuantMatrix : RepackedMatrix
 {
     readonly GgmlType _type;
-    byte* _data;
     readonly int _nb;          // super-blocks per row
     readonly int _chunk;
     readonly long _groupStride;
-    readonly KernelPath _path;
-    nint _source;                  // GGUF rows still to repack (lazy), else 0
-    readonly bool _releaseSource;
-    readonly object _packLock = new();
 
     public static bool Handles(GgmlType t) => t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
@@ -47,54 +42,29 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
     /// on first use (mixture-of-experts weights: experts no token is routed to are never read or copied). With
     /// <paramref name="releaseMappedSource"/>, the source pages (a file mapping) are dropped from the process once read.
     /// </summary>
-    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto, bool lazy = false) : base(rows, cols)
+    public InterleavedKQuantMatrix(GgmlType type, byte* src, int rows, int cols, bool releaseMappedSource = false, KernelPath kernels = KernelPath.Auto, bool lazy = false)
+        : base(rows, cols, Handles(type) ? GgmlTypeInfo.RowBytes(type, cols) * rows : 0, releaseMappedSource, kernels)
     {
-        _path = KernelPaths.Resolve(kernels);
         if (!Handles(type)) throw new ArgumentException($"{type} is not a K-quant type", nameof(type));
         if (cols % 256 != 0) throw new ArgumentException($"{type} rows must be a multiple of 256 elements, got {cols}", nameof(cols));
         _type = type;
         _nb = cols / 256;
         _chunk = ChunkBytes(type);
         _groupStride = (long)_nb * _chunk;
-        _releaseSource = releaseMappedSource;
-        if (lazy) _source = (nint)src;
-        else Pack(src, sequentialRelease: true);
+        PackNowOrOnFirstUse(src, lazy);
     }
 
-    /// <summary>True once the weights are in the repacked layout (always, unless created lazy and not used yet).</summary>
-    public bool IsPacked => Volatile.Read(ref _source) == 0;
+    protected override long PackedBytes => (Rows + 7) / 8 * _groupStride;
 
-    /// <inheritdoc/>
-    public override bool NeedsPrepare => !IsPacked;
-
-    /// <inheritdoc/>
-    public override void Prepare()
+    private protected override void Pack(byte* src, byte* data, ref NativeMemoryHelper.SequentialRelease release)
     {
-        if (Volatile.Read(ref _source) == 0) return;
-        lock (_packLock)
-        {
-            byte* src = (byte*)_source;
-            if (src == null) return;
-            Pack(src, sequentialRelease: false);
-            if (_releaseSource) NativeMemoryHelper.ReleaseMapped(src, (long)Rows * _nb * GgmlTypeInfo.Layout(_type).TypeSize);
-            Volatile.Write(ref _source, 0);
-        }
-    }
-
-    void Pack(byte* src, bool sequentialRelease)
-    {
-        long groups = (Rows + 7) / 8;
-        byte* data = (byte*)NativeMemoryHelper.AllocWeights(groups * _groupStride);
-        NativeMemoryHelper.Clear(data, groups * _groupStride);
         int blockBytes = GgmlTypeInfo.Layout(_type).TypeSize;
-        var release = new NativeMemoryHelper.SequentialRelease(src, _releaseSource && sequentialRelease);
         for (int r = 0; r < Rows; r++)
         {
             release.Advance((long)r * _nb * blockBytes);
             for (int b = 0; b < _nb; b++)
                 WriteRow(_type, src + ((long)r * _nb + b) * blockBytes, data + (r / 8) * _groupStride + (long)b * _chunk, r % 8);
         }
-        _data = data;
     }
 
     /// <summary>Writes one GGUF super-block as row <paramref name="r"/> (0..7) of an interleaved chunk, straight from its bytes.</summary>
@@ -174,24 +144,15 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         ((ushort*)c)[r] = *(ushort*)(s + 208);
     }
 
-    byte* Chunk(int group, int b) => _data + group * _groupStride + (long)b * _chunk;
+    byte* Chunk(int group, int b) => Data + group * _groupStride + (long)b * _chunk;
 
     public override GgmlType Type => _type;
-    public override bool OwnsMemory => true;
-
-    /// <summary>The kernels this matrix computes with.</summary>
-    public KernelPath KernelPath => _path;
     public override int RowGranularity => Interleaved8.Rows;
     public override long ByteSize => (long)Rows * _nb * GgmlTypeInfo.Layout(_type).TypeSize;
     public override InputFormat InputFormat => InputFormat.Q8Blocks256;
     public override int QuantizedInputRowBytes => ActivationQuantizer.Q8Blocks256RowBytes(Cols);
     public override void QuantizeInputRow(float* x, byte* dst) => ActivationQuantizer.QuantizeBlocks256(x, Cols, dst);
 
-    public void Dispose()
-    {
-        if (_data != null) NativeMemoryHelper.FreeWeights(_data);
-        _data = null;
-    }
 
     /// <summary>Rebuilds the GGUF super-blocks of one row (for dequantization and the portable path).</summary>
     void GgufRow(int row, byte* dst)
@@ -222,12 +183,12 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
         Prepare();
         int qs = x.QuantizedStride;
         // The scalar path rebuilds one GGUF row at a time here (a few KB; no allocation in the token loop).
-        byte* row = stackalloc byte[_path == KernelPath.Scalar ? (int)GgmlTypeInfo.RowBytes(_type, Cols) : 0];
+        byte* row = stackalloc byte[KernelPath == KernelPath.Scalar ? (int)GgmlTypeInfo.RowBytes(_type, Cols) : 0];
         for (int r = r0; r < r1; r += 8)
         {
             int group = r / 8;
             int valid = Math.Min(8, Rows - r);
-            if (_path == KernelPath.Vector128)
+            if (KernelPath == KernelPath.Vector128)
             {
                 for (int i = 0; i < n; i++)
                 {
@@ -237,7 +198,7 @@ public sealed unsafe class InterleavedKQuantMatrix : Matrix, IDisposable
                 }
                 continue;
             }
-            if (_path == KernelPath.Scalar)
+            if (KernelPath == KernelPath.Scalar)
             {
                 for (int k = 0; k < valid; k++)
                 {
